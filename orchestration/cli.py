@@ -1,0 +1,175 @@
+"""`alphadag`: build the whole graph from a shell, or open the Dagster UI on it."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from orchestration.settings import Settings, SettingsError
+
+app = typer.Typer(
+    help="alphadag: a lineage-tracked research pipeline for systematic trading.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+DAGSTER_YAML = """\
+# Written by `alphadag`; edit freely (it is only written when missing).
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    # DuckDB admits one writer at a time: assets tagged with the `warehouse` pool
+    # (and every other pool) run one at a time.
+    default_limit: 1
+"""
+
+
+def _load_settings() -> Settings:
+    """Settings from the environment, with a one-line error instead of a traceback."""
+    try:
+        settings = Settings.from_env()
+        settings.ensure_home()
+    except SettingsError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    settings.export_env()
+    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(settings.numba_cache_dir))
+    dagster_home = Path(os.environ["DAGSTER_HOME"])
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    if not (dagster_home / "dagster.yaml").exists():
+        (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+    return settings
+
+
+def _prepare() -> None:
+    from orchestration.project import prepare_dbt_manifest
+
+    started = time.perf_counter()
+    path = prepare_dbt_manifest()
+    console.print(f"dbt manifest ready: {path} ({time.perf_counter() - started:.1f}s)")
+
+
+@app.command()
+def prepare() -> None:
+    """Parse the dbt project into its manifest (done by `run` and `ui` as well)."""
+    _prepare()
+
+
+@app.command()
+def run() -> None:
+    """Materialize the whole graph for the configured range and print the results."""
+    settings = _load_settings()
+    console.print(
+        f"alphadag: source={settings.source} range={settings.start}..{settings.end} "
+        f"universe={settings.universe if isinstance(settings.universe, int) else len(settings.universe)} "
+        f"home={settings.home}"
+    )
+    _prepare()
+
+    import dagster as dg
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    from orchestration.definitions import build_definitions
+    from orchestration.jobs import BUILD_JOB_NAME
+
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(BUILD_JOB_NAME)
+    keys = job.partitions_def.get_partition_keys() if job.partitions_def else []
+    if not keys:
+        console.print("[red]error:[/red] the configured range holds no business day")
+        raise typer.Exit(2)
+    console.print(f"building {len(keys)} daily partitions ({keys[0]} .. {keys[-1]}) and everything downstream")
+    started = time.perf_counter()
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.get(),
+        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        raise_on_error=False,
+    )
+    elapsed = time.perf_counter() - started
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure and event.step_failure_data:
+                message = event.step_failure_data.error.message.strip().splitlines()
+                console.print(f"[red]failed:[/red] {event.step_key}: {message[-1] if message else ''}")
+        console.print(f"run {result.run_id} failed after {elapsed:.0f}s; details: `alphadag ui`")
+        raise typer.Exit(1)
+    console.print(f"run {result.run_id} succeeded in {elapsed:.0f}s")
+    _print_summary(settings, result)
+
+
+def _print_summary(settings: Settings, result: object) -> None:
+    from orchestration.warehouse import Warehouse
+
+    backtest_id = None
+    for event in result.get_asset_materialization_events():  # type: ignore[attr-defined]
+        materialization = event.asset_materialization
+        if materialization.asset_key.to_user_string() == "backtest":
+            backtest_id = materialization.metadata["backtest_id"].value
+    row = Warehouse(settings.warehouse_path).query(
+        """
+        select b.*, m.ic, m.rank_ic, m.icir
+        from backtest_metrics b
+        left join model_metrics m using (model_name, model_version)
+        where b.backtest_id = ?
+        """,
+        [backtest_id],
+    ).iloc[0]
+    table = Table(title=f"backtest {row['backtest_id']}: {row['strategy']}, "
+                  f"{row['model_name']} v{row['model_version']}, {row['start_date']}..{row['end_date']}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for label, name, fmt in (
+        ("Sharpe", "sharpe", "{:.2f}"),
+        ("CAGR", "cagr", "{:.2%}"),
+        ("Max drawdown", "max_drawdown", "{:.2%}"),
+        ("Volatility", "volatility", "{:.2%}"),
+        ("Turnover (annual)", "turnover", "{:.1f}"),
+        ("Deflated Sharpe (prob.)", "deflated_sharpe", "{:.2f}"),
+        ("IC", "ic", "{:.4f}"),
+        ("Rank IC", "rank_ic", "{:.4f}"),
+        ("ICIR", "icir", "{:.3f}"),
+        ("Benchmark Sharpe", "benchmark_sharpe", "{:.2f}"),
+    ):
+        value = float(row[name])
+        table.add_row(label, fmt.format(value) if math.isfinite(value) else "n/a")
+    console.print(table)
+    console.print(f"report: {settings.reports_dir / ('backtest_' + row['backtest_id'] + '.html')}")
+
+
+@app.command()
+def ui(
+    port: int = typer.Option(3000, help="Port of the web server (127.0.0.1 only)."),
+) -> None:
+    """Start `dagster dev` on 127.0.0.1 with its instance under ALPHADAG_HOME."""
+    _load_settings()
+    from orchestration.project import ROOT
+
+    _prepare()
+    dagster = Path(sys.executable).parent / "dagster"
+    args = [str(dagster), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
+    console.print(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
+    os.chdir(ROOT)
+    os.execv(args[0], args)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""The configuration contract: ``ALPHADAG_*`` environment variables over defaults.
+
+Every other module receives a :class:`Settings` (or plain values taken from it) instead
+of reading the environment itself, so a test can build the whole graph on a temporary
+home without touching global state. Errors are :class:`SettingsError` with a one-line
+message that the CLI prints as is.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+
+from ingest.sources import SourceSpec, parse_source
+
+DEFAULT_START = date(2021, 1, 1)
+DEFAULT_END = date(2023, 12, 31)
+DEFAULT_N_SYMBOLS = 20
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where state lives and what history to build.
+
+    The default range is fixed (not "the last three years") so that ``alphadag run``
+    on the built-in simulator gives the same numbers on any day.
+    """
+
+    home: Path = field(default_factory=lambda: Path("data").resolve())
+    source: str = "simulator"
+    start: date = DEFAULT_START
+    end: date = DEFAULT_END
+    universe: tuple[str, ...] | int = DEFAULT_N_SYMBOLS
+    seed: int = 7
+
+    # -- derived locations (DESIGN.md, "State: one root") -------------------------
+    @property
+    def lake_dir(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def features_dir(self) -> Path:
+        return self.lake_dir / "features"
+
+    @property
+    def training_set_path(self) -> Path:
+        return self.lake_dir / "training" / "training_set.parquet"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def feast_dir(self) -> Path:
+        return self.home / "feast"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def optuna_storage(self) -> str:
+        return f"sqlite:///{self.home / 'optuna.db'}"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster_home"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def numba_cache_dir(self) -> Path:
+        return self.home / "cache" / "numba"
+
+    @property
+    def source_spec(self) -> SourceSpec:
+        return parse_source(self.source)
+
+    def universe_symbols(self) -> list[str] | None:
+        return list(self.universe) if isinstance(self.universe, tuple) else None
+
+    def universe_size(self) -> int | None:
+        return self.universe if isinstance(self.universe, int) else None
+
+    # -- construction -----------------------------------------------------------
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``ALPHADAG_*`` variables; unset or empty ones keep their defaults."""
+        env = os.environ if environ is None else environ
+        settings = cls()
+        if home := env.get("ALPHADAG_HOME", "").strip():
+            settings = replace(settings, home=Path(home).expanduser().resolve())
+        if source := env.get("ALPHADAG_SOURCE", "").strip():
+            settings = replace(settings, source=source)
+        if start := env.get("ALPHADAG_START", "").strip():
+            settings = replace(settings, start=_parse_date("ALPHADAG_START", start))
+        if end := env.get("ALPHADAG_END", "").strip():
+            settings = replace(settings, end=_parse_date("ALPHADAG_END", end))
+        if universe := env.get("ALPHADAG_UNIVERSE", "").strip():
+            settings = replace(settings, universe=_parse_universe(universe))
+        if seed := env.get("ALPHADAG_SEED", "").strip():
+            if not seed.isdigit():
+                raise SettingsError(f"ALPHADAG_SEED must be a non-negative integer, got {seed!r}")
+            settings = replace(settings, seed=int(seed))
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Check everything that can be checked without touching data."""
+        try:
+            spec = parse_source(self.source)
+        except ValueError as exc:
+            raise SettingsError(f"ALPHADAG_SOURCE: {exc}") from None
+        if self.end < self.start:
+            raise SettingsError(
+                f"ALPHADAG_END ({self.end}) is before ALPHADAG_START ({self.start})"
+            )
+        if spec.kind == "simulator" and isinstance(self.universe, tuple):
+            raise SettingsError(
+                "ALPHADAG_UNIVERSE must be a number of symbols for the simulator, "
+                f"got a list ({', '.join(self.universe[:3])}, ...)"
+            )
+        if isinstance(self.universe, int) and self.universe < 2:
+            raise SettingsError("ALPHADAG_UNIVERSE must be at least 2 symbols")
+
+    def ensure_home(self) -> None:
+        """Create the state root, or fail with one line if it cannot be written."""
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            probe = self.home / ".write-probe"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise SettingsError(
+                f"ALPHADAG_HOME {self.home} is not writable: {exc.strerror or exc}"
+            ) from None
+
+    def export_env(self) -> None:
+        """Publish the resolved settings to subprocesses (dbt, Feast's yaml) that read env."""
+        os.environ["ALPHADAG_HOME"] = str(self.home)
+
+
+def _parse_date(name: str, text: str) -> date:
+    if text.lower() == "today":
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be an ISO date (YYYY-MM-DD) or 'today', got {text!r}") from None
+
+
+def _parse_universe(text: str) -> tuple[str, ...] | int:
+    if text.isdigit():
+        return int(text)
+    symbols = tuple(s.strip().upper() for s in text.split(",") if s.strip())
+    if not symbols:
+        raise SettingsError(f"ALPHADAG_UNIVERSE is empty: {text!r}")
+    return symbols

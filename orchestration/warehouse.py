@@ -1,0 +1,69 @@
+"""Reads and idempotent writes of the results tables in `warehouse.duckdb`.
+
+DuckDB allows one writer process at a time, so connections are opened per call and
+closed at once, and every asset that writes here shares the `warehouse` pool.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+WAREHOUSE_POOL = "warehouse"
+
+# Another process (dbt, the web server) may hold the file for a moment.
+_LOCK_RETRIES = 20
+_LOCK_WAIT_SECONDS = 0.5
+
+
+class Warehouse:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        for attempt in range(_LOCK_RETRIES):
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or attempt == _LOCK_RETRIES - 1:
+                    raise
+                time.sleep(_LOCK_WAIT_SECONDS)
+        raise AssertionError("unreachable")
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path} does not exist yet: run the dbt assets first")
+        with self._connect(read_only=True) as con:
+            return con.execute(sql, params or []).df()
+
+    def replace_rows(self, table: str, frame: pd.DataFrame, key: Mapping[str, Any]) -> int:
+        """Replace the rows of `table` matching `key` with `frame`, in one transaction.
+
+        Re-running a step with the same key therefore never duplicates rows. The table is
+        created from the frame's schema on first use.
+        """
+        where = " and ".join(f"{column} = ?" for column in key)
+        with self._connect(read_only=False) as con:
+            con.register("incoming", frame)
+            con.execute("begin")
+            con.execute(f"create table if not exists {table} as select * from incoming limit 0")
+            con.execute(f"delete from {table} where {where}", list(key.values()))
+            con.execute(f"insert into {table} by name select * from incoming")
+            con.execute("commit")
+            con.unregister("incoming")
+        return len(frame)
+
+    def export_parquet(self, sql: str, destination: Path) -> int:
+        """Write a query's result to Parquet atomically (temp file, then rename)."""
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        tmp = destination.with_name(destination.name + ".tmp")
+        with self._connect(read_only=True) as con:
+            con.execute(f"copy ({sql}) to '{tmp}' (format parquet)")
+            rows = con.execute(f"select count(*) from read_parquet('{tmp}')").fetchone()
+        tmp.replace(destination)
+        return int(rows[0]) if rows else 0
