@@ -1,6 +1,5 @@
 """The backtest of the model's out-of-sample predictions, its report and its metrics."""
 
-from __future__ import annotations
 
 import base64
 import hashlib

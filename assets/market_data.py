@@ -1,6 +1,5 @@
 """Raw daily bars: the entry point of the graph."""
 
-from __future__ import annotations
 
 from datetime import date
 

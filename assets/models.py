@@ -1,6 +1,5 @@
 """Model tuning, training, registration, out-of-sample predictions and their skill."""
 
-from __future__ import annotations
 
 import hashlib
 import json

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import typer
+from dagster import ExecuteInProcessResult
 from rich.console import Console
 from rich.table import Table
 
@@ -78,28 +79,22 @@ def run() -> None:
     _prepare()
 
     import dagster as dg
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-    )
 
     from orchestration.definitions import build_definitions
-    from orchestration.jobs import BUILD_JOB_NAME
+    from orchestration.jobs import execute_build_everything
 
     defs = build_definitions(settings)
-    job = defs.resolve_job_def(BUILD_JOB_NAME)
-    keys = job.partitions_def.get_partition_keys() if job.partitions_def else []
-    if not keys:
-        console.print("[red]error:[/red] the configured range holds no business day")
-        raise typer.Exit(2)
-    console.print(f"building {len(keys)} daily partitions ({keys[0]} .. {keys[-1]}) and everything downstream")
+    console.print("building every daily partition and everything downstream, as one run")
     started = time.perf_counter()
-    result = job.execute_in_process(
-        instance=dg.DagsterInstance.get(),
-        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-        raise_on_error=False,
-    )
+    try:
+        result = execute_build_everything(
+            defs,
+            dg.DagsterInstance.get(),
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     elapsed = time.perf_counter() - started
     if not result.success:
         for event in result.all_events:
@@ -112,14 +107,11 @@ def run() -> None:
     _print_summary(settings, result)
 
 
-def _print_summary(settings: Settings, result: object) -> None:
+def _print_summary(settings: Settings, result: ExecuteInProcessResult) -> None:
     from orchestration.warehouse import Warehouse
 
-    backtest_id = None
-    for event in result.get_asset_materialization_events():  # type: ignore[attr-defined]
-        materialization = event.asset_materialization
-        if materialization.asset_key.to_user_string() == "backtest":
-            backtest_id = materialization.metadata["backtest_id"].value
+    (materialization,) = result.asset_materializations_for_node("backtest")
+    backtest_id = materialization.metadata["backtest_id"].value
     row = Warehouse(settings.warehouse_path).query(
         """
         select b.*, m.ic, m.rank_ic, m.icir

@@ -1,9 +1,5 @@
 """The one code location: every asset, check, job, schedule and resource of alphadag."""
 
-from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
@@ -13,13 +9,15 @@ from assets.market_data import build_raw_ohlcv
 from assets.transform import dbt_models
 from orchestration.jobs import build_everything_job, nightly_schedule
 from orchestration.partitions import business_day_partitions
-from orchestration.project import DBT_PROJECT
+from orchestration.project import DBT_PROJECT, dbt_executable
 from orchestration.settings import Settings
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Assemble the graph for one configuration (tests build it on a temporary home)."""
-    partitions_def = business_day_partitions(settings.start, settings.end)
+    partitions_def = business_day_partitions(
+        settings.start, None if settings.open_ended else settings.end
+    )
     job = build_everything_job(partitions_def)
     return dg.Definitions(
         assets=[
@@ -31,18 +29,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         schedules=[nightly_schedule(job)],
         resources={
             "settings": settings,
-            "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=_dbt_executable()),
+            "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=dbt_executable()),
             "io_manager": dg.FilesystemIOManager(
                 base_dir=str(settings.dagster_home / "storage")
             ),
         },
     )
-
-
-def _dbt_executable() -> str:
-    """The dbt of this environment, even when its bin folder is not on PATH."""
-    beside_python = Path(sys.executable).parent / "dbt"
-    return str(beside_python) if beside_python.exists() else "dbt"
 
 
 defs = build_definitions(Settings.from_env())

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 BUILD_JOB_NAME = "build_everything"
 
@@ -18,8 +22,31 @@ def build_everything_job(partitions_def: dg.PartitionsDefinition) -> dg.Unresolv
 
 
 def nightly_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
-    """After the US close on weekdays: ingest the day that just ended and rebuild downstream."""
+    """At 00:00 UTC on weekdays (after the US close): ingest the business day that just
+    ended and rebuild everything downstream. Useful with ALPHADAG_END=today, which leaves
+    the partitions open-ended; stopped by default."""
     return dg.build_schedule_from_partitioned_job(
-        job, name="nightly", hour_of_day=22, minute_of_hour=30,
-        default_status=dg.DefaultScheduleStatus.STOPPED,
+        job, name="nightly", default_status=dg.DefaultScheduleStatus.STOPPED
+    )
+
+
+def execute_build_everything(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    run_config: Mapping[str, Any] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Run `build_everything` in this process over every partition, as one run.
+
+    The raw bars use a single-run backfill policy, so the whole range is one step that
+    reads the source once, followed by one dbt build and one pass over the rest.
+    """
+    job = defs.resolve_job_def(BUILD_JOB_NAME)
+    keys = job.partitions_def.get_partition_keys() if job.partitions_def else []
+    if not keys:
+        raise ValueError("the configured date range holds no business day")
+    return job.execute_in_process(
+        instance=instance,
+        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
+        run_config=dict(run_config or {}),
+        raise_on_error=False,
     )

@@ -9,8 +9,9 @@ import dagster as dg
 PARTITION_FORMAT = "%Y-%m-%d"
 
 
-def business_day_partitions(start: date, end: date) -> dg.TimeWindowPartitionsDefinition:
-    """One partition per weekday from `start` to `end` inclusive.
+def business_day_partitions(start: date, end: date | None) -> dg.TimeWindowPartitionsDefinition:
+    """One partition per weekday from `start` to `end` inclusive (open-ended for None,
+    where a new partition appears as each business day closes).
 
     Market holidays stay in: the market-data layer writes an empty partition for a
     closed day, so a backfill never waits on a partition that can have no data.
@@ -20,7 +21,7 @@ def business_day_partitions(start: date, end: date) -> dg.TimeWindowPartitionsDe
         fmt=PARTITION_FORMAT,
         start=datetime.combine(start, time()),
         # the window of `end` closes at the next weekday's midnight
-        end=datetime.combine(_next_weekday(end), time()),
+        end=datetime.combine(_next_weekday(end), time()) if end else None,
         timezone="UTC",
     )
 

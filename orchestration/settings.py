@@ -39,6 +39,8 @@ class Settings:
     end: date = DEFAULT_END
     universe: tuple[str, ...] | int = DEFAULT_N_SYMBOLS
     seed: int = 7
+    # ALPHADAG_END=today: `end` is today's date and new days keep arriving (nightly runs)
+    open_ended: bool = False
 
     # -- derived locations (DESIGN.md, "State: one root") -------------------------
     @property
@@ -108,7 +110,11 @@ class Settings:
         if start := env.get("ALPHADAG_START", "").strip():
             settings = replace(settings, start=_parse_date("ALPHADAG_START", start))
         if end := env.get("ALPHADAG_END", "").strip():
-            settings = replace(settings, end=_parse_date("ALPHADAG_END", end))
+            settings = replace(
+                settings,
+                end=_parse_date("ALPHADAG_END", end),
+                open_ended=end.lower() == "today",
+            )
         if universe := env.get("ALPHADAG_UNIVERSE", "").strip():
             settings = replace(settings, universe=_parse_universe(universe))
         if seed := env.get("ALPHADAG_SEED", "").strip():

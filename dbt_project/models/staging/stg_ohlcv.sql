@@ -7,6 +7,17 @@ source as (
 
 ),
 
+with_optional_columns as (
+
+    -- adj_close is optional in the lake: a union by name with an empty row of the full
+    -- schema adds it as null when no file carries it.
+    select * from source
+    union all by name
+    select null::double as adj_close
+    where false
+
+),
+
 renamed as (
 
     select
@@ -22,7 +33,7 @@ renamed as (
         cast(volume as double) as raw_volume,
         cast(adj_close as double) as adj_close
 
-    from source
+    from with_optional_columns
 
 ),
 

@@ -1,0 +1,30 @@
+"""Shared test set-up: a persistent numba cache, the dbt manifest, reference data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE_DIR = ROOT.parent / "shared" / "reference"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # vectorbt's numba kernels compile once per cache folder, not once per test run.
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    from orchestration.project import DBT_PROJECT, prepare_dbt_manifest
+
+    if not DBT_PROJECT.manifest_path.exists():
+        prepare_dbt_manifest()
+
+
+@pytest.fixture
+def reference_dir() -> Path:
+    """Real data and reference values kept outside the repository."""
+    if not REFERENCE_DIR.is_dir():
+        pytest.skip(f"reference data not found at {REFERENCE_DIR}")
+    return REFERENCE_DIR
