@@ -1,0 +1,284 @@
+"""MLflow tracking and model registry on an embedded SQLite backend (no server).
+
+Conventions (see DESIGN.md): the tracking and registry URI is
+``sqlite:///$ALPHADAG_HOME/mlflow/mlflow.db``, artifacts go to a local folder, and the
+registry uses the aliases ``champion`` (the model in use) and ``challenger`` (the
+latest candidate). Promotion from challenger to champion is a decision made elsewhere
+(on backtest results); registering never demotes a champion.
+
+Re-running the same training on the same data must not register a duplicate version:
+every version carries a ``fingerprint`` tag (a hash of data, features and parameters
+computed by the caller), ``find_model_version`` looks it up, and
+``log_and_register_lightgbm`` returns the existing version when the fingerprint is
+already registered.
+
+``mlflow`` costs over a second to import and writes progress chatter to stderr, so it
+is imported inside the functions and its INFO output is muted while they run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    import lightgbm
+    from mlflow import MlflowClient
+
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "FINGERPRINT_TAG",
+    "RegisteredModel",
+    "configure_mlflow",
+    "find_model_version",
+    "get_alias_version",
+    "load_model",
+    "log_and_register_lightgbm",
+    "model_uri",
+    "model_version_info",
+]
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+FINGERPRINT_TAG = "fingerprint"
+MODEL_ARTIFACT_NAME = "model"
+
+
+@dataclass
+class RegisteredModel:
+    """A registered model version; ``alias`` is the alias it holds (None if none)."""
+
+    name: str
+    version: str
+    run_id: str
+    alias: str | None
+
+
+class _DropHarmlessWarnings(logging.Filter):
+    # Passing explicit pip requirements still makes MLflow look up pip's own version
+    # for conda.yaml; in environments without pip (uv-managed) it warns on every
+    # model it logs. The model is unaffected.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Failed to resolve installed pip version" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """Mute MLflow's INFO chatter (database migrations, "Created version ...") for the
+    duration of a call, keeping its real warnings and errors."""
+    logger = logging.getLogger("mlflow")
+    previous = logger.level
+    drop = _DropHarmlessWarnings()
+    logger.setLevel(logging.WARNING)
+    env_logger = logging.getLogger("mlflow.utils.environment")
+    env_logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        env_logger.removeFilter(drop)
+        logger.setLevel(previous)
+
+
+def _client() -> MlflowClient:
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+def _error_code(exc: Exception) -> str | None:
+    return getattr(exc, "error_code", None)
+
+
+def configure_mlflow(tracking_uri: str, artifact_root: Path, experiment: str = "alphadag") -> str:
+    """Point MLflow (tracking and registry) at ``tracking_uri`` and select the experiment.
+
+    Creates the SQLite file's folder and ``artifact_root`` if needed, creates the
+    experiment with ``artifact_root`` as its artifact location when it does not exist
+    (an existing experiment keeps its location: MLflow cannot move it), restores it if
+    it was deleted, makes it the active experiment and returns its id. Safe to call
+    repeatedly (each asset run calls it).
+    """
+    import mlflow
+
+    if tracking_uri.startswith("sqlite:///"):
+        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    artifact_root = Path(artifact_root).expanduser().resolve()
+    artifact_root.mkdir(parents=True, exist_ok=True)
+
+    with _quiet_mlflow():
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+        client = _client()
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            try:
+                experiment_id = client.create_experiment(
+                    experiment, artifact_location=artifact_root.as_uri()
+                )
+            except mlflow.exceptions.MlflowException as exc:
+                if _error_code(exc) != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                experiment_id = client.get_experiment_by_name(experiment).experiment_id
+        else:
+            experiment_id = found.experiment_id
+            if found.lifecycle_stage == "deleted":
+                client.restore_experiment(experiment_id)
+        mlflow.set_experiment(experiment_id=experiment_id)
+    return str(experiment_id)
+
+
+def _versions(client: MlflowClient, model_name: str) -> list[Any]:
+    """All versions of a registered model (empty when the model does not exist)."""
+    quote = '"' if "'" in model_name else "'"
+    out: list[Any] = []
+    token: str | None = None
+    while True:
+        page = client.search_model_versions(f"name = {quote}{model_name}{quote}", page_token=token)
+        out.extend(v for v in page if v.name == model_name)
+        token = page.token
+        if not token:
+            return out
+
+
+def find_model_version(model_name: str, fingerprint: str) -> str | None:
+    """The version of ``model_name`` tagged with ``fingerprint``, or None.
+
+    The tag is matched in Python rather than in the search filter, so fingerprints
+    need no quoting rules. If several versions carry it (registered by hand), the
+    oldest one wins, which keeps the answer stable.
+    """
+    with _quiet_mlflow():
+        matches = [
+            int(v.version)
+            for v in _versions(_client(), model_name)
+            if v.tags.get(FINGERPRINT_TAG) == fingerprint
+        ]
+    return str(min(matches)) if matches else None
+
+
+def get_alias_version(model_name: str, alias: str) -> str | None:
+    """The version an alias points to, or None when the model or the alias is missing."""
+    import mlflow
+
+    with _quiet_mlflow():
+        try:
+            registered = _client().get_registered_model(model_name)
+        except mlflow.exceptions.MlflowException as exc:
+            if _error_code(exc) == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+    version = registered.aliases.get(alias)
+    return None if version is None else str(version)
+
+
+def model_version_info(model_name: str, version: str) -> RegisteredModel:
+    """Describe an existing version (run id and alias) as a ``RegisteredModel``.
+
+    Used when a fingerprint is already registered and the version is reused. The alias
+    is ``champion`` or ``challenger`` when the version holds one of them (champion
+    first), else any other alias it holds, else None.
+    """
+    with _quiet_mlflow():
+        found = _client().get_model_version(model_name, str(version))
+    aliases = list(found.aliases or [])
+    alias = next((a for a in (CHAMPION, CHALLENGER) if a in aliases), None)
+    if alias is None and aliases:
+        alias = sorted(aliases)[0]
+    return RegisteredModel(model_name, str(found.version), found.run_id or "", alias)
+
+
+def _pip_requirements() -> list[str]:
+    return [
+        f"{package}=={metadata.version(package)}"
+        for package in ("mlflow", "lightgbm", "numpy", "pandas")
+    ]
+
+
+def log_and_register_lightgbm(
+    model: lightgbm.Booster,
+    *,
+    model_name: str,
+    fingerprint: str,
+    params: dict,
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    input_example: pd.DataFrame | None = None,
+) -> RegisteredModel:
+    """Log a LightGBM booster in a new run and register it as a new model version.
+
+    The run gets ``params``, ``metrics`` and ``tags`` (plus the fingerprint); the
+    version gets the fingerprint and ``tags`` as version tags, set atomically when it
+    is created so ``find_model_version`` never sees a half-tagged version. The version
+    becomes ``champion`` if the model has none yet, otherwise ``challenger`` (moving
+    that alias from any older candidate).
+
+    Idempotent: if a version with this fingerprint exists, nothing is logged and that
+    version is returned with the alias it currently holds.
+
+    Must be called after ``configure_mlflow``. ``pip_requirements`` are passed
+    explicitly so MLflow does not spend seconds inferring them.
+    """
+    import mlflow
+    import mlflow.lightgbm
+
+    existing = find_model_version(model_name, fingerprint)
+    if existing is not None:
+        return model_version_info(model_name, existing)
+
+    version_tags = {**{k: str(v) for k, v in tags.items()}, FINGERPRINT_TAG: fingerprint}
+    with _quiet_mlflow():
+        client = _client()
+        nested = mlflow.active_run() is not None
+        with mlflow.start_run(nested=nested) as run:
+            mlflow.set_tags(version_tags)
+            if params:
+                mlflow.log_params(params)
+            if metrics:
+                mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+            info = mlflow.lightgbm.log_model(
+                model,
+                name=MODEL_ARTIFACT_NAME,
+                input_example=input_example,
+                pip_requirements=_pip_requirements(),
+            )
+        try:
+            client.create_registered_model(model_name)
+        except mlflow.exceptions.MlflowException as exc:
+            if _error_code(exc) != "RESOURCE_ALREADY_EXISTS":
+                raise
+        created = client.create_model_version(
+            name=model_name,
+            source=info.model_uri,
+            run_id=run.info.run_id,
+            tags=version_tags,
+            model_id=info.model_id,
+        )
+    version = str(created.version)
+    alias = CHAMPION if get_alias_version(model_name, CHAMPION) is None else CHALLENGER
+    with _quiet_mlflow():
+        client.set_registered_model_alias(model_name, alias, version)
+    return RegisteredModel(model_name, version, run.info.run_id, alias)
+
+
+def model_uri(model_name: str, alias_or_version: str) -> str:
+    """``models:/name/<version>`` for digits (or ``latest``), ``models:/name@alias`` else."""
+    ref = str(alias_or_version)
+    if ref.isdigit() or ref == "latest":
+        return f"models:/{model_name}/{ref}"
+    return f"models:/{model_name}@{ref}"
+
+
+def load_model(model_name: str, alias_or_version: str) -> lightgbm.Booster:
+    """Load a registered LightGBM booster by alias (``champion``) or version (``"3"``)."""
+    import mlflow.lightgbm
+
+    with _quiet_mlflow():
+        return mlflow.lightgbm.load_model(model_uri(model_name, alias_or_version))
