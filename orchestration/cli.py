@@ -6,6 +6,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import typer
@@ -15,13 +16,19 @@ from rich.table import Table
 
 from orchestration.settings import Settings, SettingsError
 
+# Library notices (beta flags, a deprecated optional sqlglot extension) are not the
+# user's business on the command line.
+warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+warnings.filterwarnings("ignore", message=r".*sqlglot\[rs\].*")
+
 app = typer.Typer(
     help="alphadag: a lineage-tracked research pipeline for systematic trading.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 DAGSTER_YAML = """\
 # Written by `alphadag`; edit freely (it is only written when missing).
@@ -41,7 +48,7 @@ def _load_settings() -> Settings:
         settings = Settings.from_env()
         settings.ensure_home()
     except SettingsError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     settings.export_env()
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
@@ -93,14 +100,14 @@ def run() -> None:
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     elapsed = time.perf_counter() - started
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data:
                 message = event.step_failure_data.error.message.strip().splitlines()
-                console.print(f"[red]failed:[/red] {event.step_key}: {message[-1] if message else ''}")
+                err_console.print(f"[red]failed:[/red] {event.step_key}: {message[-1] if message else ''}")
         console.print(f"run {result.run_id} failed after {elapsed:.0f}s; details: `alphadag ui`")
         raise typer.Exit(1)
     console.print(f"run {result.run_id} succeeded in {elapsed:.0f}s")

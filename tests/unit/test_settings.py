@@ -1,0 +1,61 @@
+"""The configuration contract: ALPHADAG_* variables, defaults, one-line errors."""
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from orchestration.settings import Settings, SettingsError
+
+
+def test_defaults_are_the_fixed_simulator_history() -> None:
+    settings = Settings.from_env({})
+    assert settings.source == "simulator"
+    assert (settings.start, settings.end) == (date(2021, 1, 1), date(2023, 12, 31))
+    assert settings.universe == 20
+    assert settings.home == Path("data").resolve()
+
+
+def test_variables_override_defaults(tmp_path) -> None:
+    settings = Settings.from_env(
+        {
+            "ALPHADAG_HOME": str(tmp_path),
+            "ALPHADAG_SOURCE": f"csv:{tmp_path}",
+            "ALPHADAG_START": "2020-01-01",
+            "ALPHADAG_END": "2020-06-30",
+            "ALPHADAG_UNIVERSE": "aapl, msft",
+        }
+    )
+    assert settings.home == tmp_path
+    assert settings.source_spec.kind == "csv"
+    assert settings.universe == ("AAPL", "MSFT")
+    assert settings.warehouse_path == tmp_path / "warehouse.duckdb"
+    assert settings.mlflow_tracking_uri == f"sqlite:///{tmp_path}/mlflow/mlflow.db"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"ALPHADAG_SOURCE": "bloomberg"}, "ALPHADAG_SOURCE"),
+        ({"ALPHADAG_START": "2022-01-01", "ALPHADAG_END": "2021-01-01"}, "before"),
+        ({"ALPHADAG_START": "01/02/2022"}, "ISO date"),
+        ({"ALPHADAG_UNIVERSE": "AAPL,MSFT"}, "number of symbols"),
+        ({"ALPHADAG_UNIVERSE": "1"}, "at least 2"),
+    ],
+)
+def test_bad_configuration_is_one_line(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message) as info:
+        Settings.from_env(environ)
+    assert "\n" not in str(info.value)
+
+
+def test_today_leaves_the_range_open() -> None:
+    settings = Settings.from_env({"ALPHADAG_END": "today"})
+    assert settings.open_ended and settings.end == date.today()
+
+
+def test_unwritable_home_is_reported(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SettingsError, match="not writable"):
+        Settings.from_env({"ALPHADAG_HOME": str(blocker / "home")}).ensure_home()
