@@ -1,6 +1,5 @@
 """The backtest of the model's out-of-sample predictions, its report and its metrics."""
 
-
 import base64
 import hashlib
 import json
@@ -74,7 +73,13 @@ def backtest(
     start_date, end_date = result.returns.index[0].date(), result.returns.index[-1].date()
     backtest_id = hashlib.sha256(
         json.dumps(
-            [lightgbm_model.name, lightgbm_model.version, config.model_dump(), str(start_date), str(end_date)],
+            [
+                lightgbm_model.name,
+                lightgbm_model.version,
+                config.model_dump(),
+                str(start_date),
+                str(end_date),
+            ],
             sort_keys=True,
         ).encode()
     ).hexdigest()[:12]

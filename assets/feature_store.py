@@ -4,7 +4,6 @@ feast is imported inside each asset: it costs seconds and must not slow down loa
 the definitions.
 """
 
-
 import hashlib
 from datetime import datetime, time, timedelta
 

@@ -1,6 +1,5 @@
 """Raw daily bars: the entry point of the graph."""
 
-
 from datetime import date
 
 import dagster as dg

@@ -1,6 +1,5 @@
 """Model tuning, training, registration, out-of-sample predictions and their skill."""
 
-
 import hashlib
 import json
 from dataclasses import dataclass
@@ -51,7 +50,9 @@ class TrainedModel:
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c not in ("symbol", "date") and not c.startswith(LABEL_PREFIX)]
+    return [
+        c for c in frame.columns if c not in ("symbol", "date") and not c.startswith(LABEL_PREFIX)
+    ]
 
 
 @dg.asset(

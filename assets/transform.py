@@ -1,6 +1,5 @@
 """The dbt project as assets: each model is its own node, dbt tests become asset checks."""
 
-
 from collections.abc import Iterator
 from typing import Any
 

@@ -46,7 +46,9 @@ def apply_repo(store: FeatureStore, features_dir: Path) -> FeatureRepo:
     return repo
 
 
-def historical_features(store: FeatureStore, repo: FeatureRepo, entity_df: pd.DataFrame) -> pd.DataFrame:
+def historical_features(
+    store: FeatureStore, repo: FeatureRepo, entity_df: pd.DataFrame
+) -> pd.DataFrame:
     """Point-in-time join: each entity row gets the newest feature row at or before it.
 
     `entity_df` has `symbol` and `date` (plus any label columns, carried through).
@@ -71,4 +73,3 @@ def online_features(store: FeatureStore, repo: FeatureRepo, symbols: list[str]) 
         features=repo.service, entity_rows=[{"symbol": s} for s in symbols]
     )
     return pd.DataFrame(response.to_dict())
-

@@ -107,7 +107,9 @@ def run() -> None:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data:
                 message = event.step_failure_data.error.message.strip().splitlines()
-                err_console.print(f"[red]failed:[/red] {event.step_key}: {message[-1] if message else ''}")
+                err_console.print(
+                    f"[red]failed:[/red] {event.step_key}: {message[-1] if message else ''}"
+                )
         console.print(f"run {result.run_id} failed after {elapsed:.0f}s; details: `alphadag ui`")
         raise typer.Exit(1)
     console.print(f"run {result.run_id} succeeded in {elapsed:.0f}s")
@@ -119,17 +121,23 @@ def _print_summary(settings: Settings, result: ExecuteInProcessResult) -> None:
 
     (materialization,) = result.asset_materializations_for_node("backtest")
     backtest_id = materialization.metadata["backtest_id"].value
-    row = Warehouse(settings.warehouse_path).query(
-        """
+    row = (
+        Warehouse(settings.warehouse_path)
+        .query(
+            """
         select b.*, m.ic, m.rank_ic, m.icir
         from backtest_metrics b
         left join model_metrics m using (model_name, model_version)
         where b.backtest_id = ?
         """,
-        [backtest_id],
-    ).iloc[0]
-    table = Table(title=f"backtest {row['backtest_id']}: {row['strategy']}, "
-                  f"{row['model_name']} v{row['model_version']}, {row['start_date']}..{row['end_date']}")
+            [backtest_id],
+        )
+        .iloc[0]
+    )
+    table = Table(
+        title=f"backtest {row['backtest_id']}: {row['strategy']}, "
+        f"{row['model_name']} v{row['model_version']}, {row['start_date']}..{row['end_date']}"
+    )
     table.add_column("metric")
     table.add_column("value", justify="right")
     for label, name, fmt in (
@@ -160,8 +168,19 @@ def ui(
 
     _prepare()
     dagster = Path(sys.executable).parent / "dagster"
-    args = [str(dagster), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
-    console.print(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
+    args = [
+        str(dagster),
+        "dev",
+        "-w",
+        str(ROOT / "workspace.yaml"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
+    console.print(
+        f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})"
+    )
     os.chdir(ROOT)
     os.execv(args[0], args)
 

@@ -1,6 +1,5 @@
 """The one code location: every asset, check, job, schedule and resource of alphadag."""
 
-
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
@@ -30,9 +29,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources={
             "settings": settings,
             "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=dbt_executable()),
-            "io_manager": dg.FilesystemIOManager(
-                base_dir=str(settings.dagster_home / "storage")
-            ),
+            "io_manager": dg.FilesystemIOManager(base_dir=str(settings.dagster_home / "storage")),
         },
     )
 

@@ -6,12 +6,17 @@ from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 BUILD_JOB_NAME = "build_everything"
 
 
-def build_everything_job(partitions_def: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
+def build_everything_job(
+    partitions_def: dg.PartitionsDefinition,
+) -> dg.UnresolvedAssetJobDefinition:
     """Every asset: the raw bars of the selected business days, then the rest of the graph."""
     return dg.define_asset_job(
         BUILD_JOB_NAME,

@@ -165,7 +165,9 @@ def _parse_date(name: str, text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise SettingsError(f"{name} must be an ISO date (YYYY-MM-DD) or 'today', got {text!r}") from None
+        raise SettingsError(
+            f"{name} must be an ISO date (YYYY-MM-DD) or 'today', got {text!r}"
+        ) from None
 
 
 def _parse_universe(text: str) -> tuple[str, ...] | int:

@@ -64,7 +64,15 @@ def test_backtest_row_has_finite_metrics(built_home) -> None:
     metrics = _table(settings, "backtest_metrics")
     assert len(metrics) == 1
     row = metrics.iloc[0]
-    for column in ("total_return", "cagr", "volatility", "sharpe", "max_drawdown", "benchmark_sharpe", "psr"):
+    for column in (
+        "total_return",
+        "cagr",
+        "volatility",
+        "sharpe",
+        "max_drawdown",
+        "benchmark_sharpe",
+        "psr",
+    ):
         assert math.isfinite(row[column]), column
     assert row["max_drawdown"] <= 0
     model = _table(settings, "model_metrics").iloc[0]
