@@ -134,9 +134,10 @@ def _print_summary(settings: Settings, result: ExecuteInProcessResult) -> None:
         )
         .iloc[0]
     )
+    period = f"{row['start_date']:%Y-%m-%d}..{row['end_date']:%Y-%m-%d}"
     table = Table(
         title=f"backtest {row['backtest_id']}: {row['strategy']}, "
-        f"{row['model_name']} v{row['model_version']}, {row['start_date']}..{row['end_date']}"
+        f"{row['model_name']} v{row['model_version']}, {period}"
     )
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -167,9 +168,12 @@ def ui(
     from orchestration.project import ROOT
 
     _prepare()
-    dagster = Path(sys.executable).parent / "dagster"
+    bin_dir = Path(sys.executable).parent
+    # The code server and dbt are found on PATH, even when alphadag was started by its
+    # full path without activating the environment.
+    os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
     args = [
-        str(dagster),
+        str(bin_dir / "dagster"),
         "dev",
         "-w",
         str(ROOT / "workspace.yaml"),
