@@ -72,7 +72,8 @@ def training_set(
     from feature_repo.store import apply_repo, historical_features, open_store
 
     labels = Warehouse(settings.warehouse_path).query(
-        "select symbol, date, fwd_ret_1d, fwd_ret_5d from fct_labels order by date, symbol"
+        "select symbol, date, fwd_ret_1d, fwd_ret_5d, fwd_ret_1d_rank, fwd_ret_5d_rank "
+        "from fct_labels order by date, symbol"
     )
     store = open_store(settings.home)
     repo = apply_repo(store, settings.features_dir)

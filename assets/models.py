@@ -18,14 +18,19 @@ from .feature_store import training_set
 
 MODEL_NAME = "alphadag_lightgbm"
 LABEL_PREFIX = "fwd_"
-LABEL_HORIZONS = {"fwd_ret_1d": 1, "fwd_ret_5d": 5}
+LABEL_HORIZONS = {"fwd_ret_1d": 1, "fwd_ret_5d": 5, "fwd_ret_1d_rank": 1, "fwd_ret_5d_rank": 5}
 # Bump when the training procedure changes, so a retrain registers a new version.
 TRAINING_CODE_VERSION = "1"
 
 
 class ModelConfig(dg.Config):
     target: str = Field(
-        default="fwd_ret_5d", description="Label to learn: fwd_ret_1d or fwd_ret_5d."
+        default="fwd_ret_5d_rank",
+        description=(
+            "Label to learn: fwd_ret_1d, fwd_ret_5d or their cross-sectional ranks "
+            "(*_rank). Ranks remove the market's common move, which dominates a raw "
+            "return target; skill is always scored against the raw return."
+        ),
     )
     n_trials: int = Field(default=20, description="Optuna trials (the study resumes).")
     valid_frac: float = Field(default=0.2, description="Share of dates used to tune.")
@@ -47,6 +52,11 @@ class TrainedModel:
     test_end: str
     n_trials: int
     best_valid_rank_ic: float
+
+    @property
+    def scoring_label(self) -> str:
+        """The raw forward return the target stands for (what a portfolio earns)."""
+        return self.target.removesuffix("_rank")
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
@@ -228,9 +238,10 @@ def model_metrics(
     warehouse = Warehouse(settings.warehouse_path)
     scored = warehouse.query(
         f"""
-        select p.symbol, p.date, p.prediction, l.{lightgbm_model.target} as label
+        select p.symbol, p.date, p.prediction, l.{lightgbm_model.scoring_label} as label
         from predictions p join fct_labels l using (symbol, date)
-        where p.model_name = ? and p.model_version = ? and l.{lightgbm_model.target} is not null
+        where p.model_name = ? and p.model_version = ?
+          and l.{lightgbm_model.scoring_label} is not null
         """,
         [lightgbm_model.name, lightgbm_model.version],
     )
