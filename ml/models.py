@@ -85,6 +85,21 @@ def _split_rounds(params: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
     return booster_params, rounds, stopping
 
 
+def _training_data(
+    train: pd.DataFrame, valid: pd.DataFrame | None, features: list[str], target: str
+) -> tuple[pd.DataFrame, np.ndarray, tuple[pd.DataFrame, np.ndarray] | None]:
+    """Feature matrix and target of the training rows, and of the validation rows if any."""
+    _check_features(features, target, train)
+    x, y = _xy(train, features, target)
+    if len(y) == 0:
+        raise ValueError(f"no training rows with a non-missing {target!r}")
+    if valid is None:
+        return x, y, None
+    _check_features(features, target, valid)
+    vx, vy = _xy(valid, features, target)
+    return x, y, ((vx, vy) if len(vy) else None)
+
+
 def fit_lightgbm(
     train: pd.DataFrame,
     features: list[str],
@@ -104,27 +119,21 @@ def fit_lightgbm(
     """
     import lightgbm as lgb
 
-    _check_features(features, target, train)
+    x, y, validation = _training_data(train, valid, features, target)
     booster_params, rounds, stopping = _split_rounds(params)
     booster_params.setdefault("objective", "regression")
     booster_params.setdefault("num_threads", 1)
     booster_params.update(seed=seed, deterministic=True, force_row_wise=True, verbose=-1)
-
-    x, y = _xy(train, features, target)
-    if len(y) == 0:
-        raise ValueError(f"no training rows with a non-missing {target!r}")
     dtrain = lgb.Dataset(x, label=y, feature_name=list(features), free_raw_data=True)
 
     valid_sets: list[lgb.Dataset] = []
     callbacks: list[Callable[..., Any]] = []
-    if valid is not None:
-        _check_features(features, target, valid)
-        vx, vy = _xy(valid, features, target)
-        if len(vy):
-            valid_sets.append(lgb.Dataset(vx, label=vy, reference=dtrain))
-            callbacks.append(
-                lgb.early_stopping(stopping_rounds=stopping, first_metric_only=True, verbose=False)
-            )
+    if validation is not None:
+        vx, vy = validation
+        valid_sets.append(lgb.Dataset(vx, label=vy, reference=dtrain))
+        callbacks.append(
+            lgb.early_stopping(stopping_rounds=stopping, first_metric_only=True, verbose=False)
+        )
     return lgb.train(
         booster_params,
         dtrain,
@@ -151,24 +160,18 @@ def fit_xgboost(
     """
     import xgboost as xgb
 
-    _check_features(features, target, train)
+    x, y, validation = _training_data(train, valid, features, target)
     booster_params, rounds, stopping = _split_rounds(params)
     booster_params.setdefault("objective", "reg:squarederror")
     booster_params.setdefault("tree_method", "hist")
     booster_params.setdefault("nthread", 1)
     booster_params.update(seed=seed, verbosity=0)
-
-    x, y = _xy(train, features, target)
-    if len(y) == 0:
-        raise ValueError(f"no training rows with a non-missing {target!r}")
     dtrain = xgb.DMatrix(x, label=y, feature_names=list(features), missing=np.nan)
 
     evals: list[tuple[xgb.DMatrix, str]] = []
-    if valid is not None:
-        _check_features(features, target, valid)
-        vx, vy = _xy(valid, features, target)
-        if len(vy):
-            evals.append((xgb.DMatrix(vx, label=vy, feature_names=list(features)), "valid"))
+    if validation is not None:
+        vx, vy = validation
+        evals.append((xgb.DMatrix(vx, label=vy, feature_names=list(features)), "valid"))
     booster = xgb.train(
         booster_params,
         dtrain,
