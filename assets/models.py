@@ -118,6 +118,9 @@ def lightgbm_model(
         seed=config.seed,
         storage=settings.optuna_storage,
         study_name=f"{MODEL_NAME}-{fingerprint}",
+        on_trial=lambda done, value, best: context.log.info(
+            f"Optuna trial {done}/{config.n_trials}: validation rank IC {value:.4f} (best {best:.4f})"
+        ),
     )
     context.log.info(
         f"Optuna: {tuning.n_new_trials} new trial(s), {tuning.n_trials} total, "

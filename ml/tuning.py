@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -132,6 +133,7 @@ def tune_lightgbm(
     storage: str | None = None,
     study_name: str = "alphadag-lightgbm",
     timeout: float | None = None,
+    on_trial: Callable[[int, float, float], None] | None = None,
 ) -> TuningResult:
     """Maximise the mean daily rank IC on ``valid`` over LightGBM hyperparameters.
 
@@ -140,6 +142,8 @@ def tune_lightgbm(
     as ``sqlite:///path/optuna.db``; without it the study lives in memory and always
     runs ``n_trials`` trials. A trial whose predictions are constant on every
     validation date (no ranking information) scores 0.0 rather than failing.
+
+    ``on_trial(completed, value, best)`` is called after each new trial, for progress logs.
 
     Identical inputs give an identical ``TuningResult``. Raises ``ValueError`` when the
     stored study was created for other inputs or another direction.
@@ -193,6 +197,10 @@ def tune_lightgbm(
             )
             study.optimize(objective, n_trials=1)
             n_new += 1
+            if on_trial is not None:
+                done = study.get_trials(deepcopy=False, states=complete)
+                if done:
+                    on_trial(len(done), float(done[-1].value), float(study.best_value))
 
         trials = sorted(study.get_trials(deepcopy=False, states=complete), key=lambda t: t.number)
     finally:

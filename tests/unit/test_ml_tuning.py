@@ -177,3 +177,14 @@ def test_tune_keeps_optuna_quiet_and_restores_verbosity(tiny, caplog) -> None:
     finally:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     assert not [r for r in caplog.records if "Trial" in r.getMessage()]
+
+
+
+def test_progress_callback_sees_every_new_trial(tiny) -> None:
+    train, valid = tiny
+    seen: list[tuple[int, float, float]] = []
+    tune_lightgbm(
+        train, valid, FEATURES, TARGET, n_trials=2, on_trial=lambda *args: seen.append(args)
+    )
+    assert [done for done, _, _ in seen] == [1, 2]
+    assert seen[-1][2] == max(value for _, value, _ in seen)
