@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import yaml
 from feast import FeatureService, FeatureStore, FeatureView, RepoConfig
+from feast.errors import FeatureServiceNotFoundException
 
 from feature_repo.definitions import FeatureRepo
 from feature_repo.sources import TIMESTAMP_FIELD
@@ -91,7 +92,7 @@ def registered_service(store: FeatureStore, repo: FeatureRepo) -> FeatureService
     """The registry's copy of the repo's feature service, its sources checked."""
     try:
         service = store.get_feature_service(repo.service.name)
-    except Exception as exc:  # Feast raises its own FeatureServiceNotFoundException
+    except FeatureServiceNotFoundException as exc:
         raise FeatureStoreError(
             f"feature service {repo.service.name} is not registered: materialize `feast_apply`"
         ) from exc
