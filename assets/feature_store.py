@@ -1,14 +1,13 @@
 """Feast: the Parquet export Feast reads, the registry, training sets and online serving.
 
 feast is imported inside each asset: it costs seconds and must not slow down loading
-the definitions.
+the definitions (`feature_repo.catalog` and `feature_repo.files` do not import it).
 """
-
-import hashlib
-from datetime import datetime, time, timedelta
 
 import dagster as dg
 
+from feature_repo.catalog import definitions_version
+from feature_repo.files import newest_day_and_symbols, write_features
 from orchestration.settings import Settings
 from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
 
@@ -25,7 +24,7 @@ FEATURES_EXPORT_SQL = "select *, cast(date as timestamp) as event_timestamp from
 def feature_lake(
     context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]
 ) -> dg.MaterializeResult:
-    destination = settings.features_dir / "fct_features.parquet"
+    destination = settings.features_file
     rows = Warehouse(settings.warehouse_path).export_parquet(FEATURES_EXPORT_SQL, destination)
     context.log.info(f"exported {rows} feature rows to {destination}")
     return dg.MaterializeResult(
@@ -37,22 +36,37 @@ def feature_lake(
     deps=[feature_lake],
     group_name="feature_store",
     kinds={"feast"},
-    description="Feast registry in sync with feature_repo/ (entities, views, feature service).",
+    # A hash of fct_features.yml and of feature_repo's definition files: a change of
+    # either marks this asset (and the training set) stale in the UI.
+    code_version=definitions_version(),
+    description=(
+        "Feast registry in sync with feature_repo/: entity, one view per feature family of "
+        "fct_features.yml, the versioned feature service. Applies only when the registry "
+        "holds another definitions version."
+    ),
 )
 def feast_apply(
     context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]
 ) -> dg.MaterializeResult:
+    from feature_repo.definitions import build_feature_repo
     from feature_repo.store import apply_repo, open_store
 
-    store = open_store(settings.home)
-    repo = apply_repo(store, settings.features_dir)
-    context.log.info(f"applied {len(repo.views)} feature views and service {repo.service.name}")
+    repo = build_feature_repo(settings.features_dir)
+    applied = apply_repo(open_store(settings.home), repo)
+    context.log.info(
+        f"{'applied' if applied else 'registry already holds'} definitions {repo.version}: "
+        f"{len(repo.views)} feature views, service {repo.service.name}"
+    )
     return dg.MaterializeResult(
         metadata={
+            "applied": applied,
+            "definitions_version": repo.version,
             "feature_service": repo.service.name,
-            "feature_views": ", ".join(sorted(v.name for v in repo.views.values())),
+            "feature_views": ", ".join(v.name for v in repo.views.values()),
+            "features": len(repo.specs),
             "model_features": ", ".join(repo.model_feature_names()),
-        }
+        },
+        data_version=dg.DataVersion(repo.version),
     )
 
 
@@ -63,29 +77,23 @@ def feast_apply(
     pool=WAREHOUSE_POOL,
     description=(
         "Point-in-time join of fct_labels with the feature service: each (symbol, date) "
-        "gets the newest features at or before that date."
+        "gets the newest features at or before that date. Parquet tagged with the service."
     ),
 )
 def training_set(
     context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]
 ) -> dg.MaterializeResult:
-    from feature_repo.store import apply_repo, historical_features, open_store
+    from feature_repo.definitions import build_feature_repo
+    from feature_repo.store import historical_features, open_store
 
     labels = Warehouse(settings.warehouse_path).query(
         "select symbol, date, fwd_ret_1d, fwd_ret_5d, fwd_ret_1d_rank, fwd_ret_5d_rank "
         "from fct_labels order by date, symbol"
     )
-    store = open_store(settings.home)
-    repo = apply_repo(store, settings.features_dir)
+    repo = build_feature_repo(settings.features_dir)
     context.log.info(f"point-in-time join of {len(labels)} label rows through {repo.service.name}")
-    frame = historical_features(store, repo, labels)
-
-    destination = settings.training_set_path
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    tmp = destination.with_name(destination.name + ".tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(destination)
-    data_version = hashlib.sha256(destination.read_bytes()).hexdigest()[:16]
+    frame = historical_features(open_store(settings.home), repo, labels)
+    data_version = write_features(frame, settings.training_set_path, repo.service.name)
     return dg.MaterializeResult(
         metadata={
             "rows": len(frame),
@@ -93,7 +101,7 @@ def training_set(
             "feature_service": repo.service.name,
             "first_date": str(frame["date"].min().date()),
             "last_date": str(frame["date"].max().date()),
-            "path": dg.MetadataValue.path(str(destination)),
+            "path": dg.MetadataValue.path(str(settings.training_set_path)),
         },
         data_version=dg.DataVersion(data_version),
     )
@@ -103,30 +111,56 @@ def training_set(
     deps=[feast_apply],
     group_name="feature_store",
     kinds={"feast", "sqlite"},
-    description="Newest features of every symbol in Feast's SQLite online store.",
+    description=(
+        "Feast's SQLite online store loaded with the last TTL days of features up to the "
+        "newest date, so it holds each symbol's newest row."
+    ),
 )
 def online_features(
     context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]
 ) -> dg.MaterializeResult:
-    from feature_repo.store import apply_repo, materialize_online, online_features, open_store
+    from feature_repo.definitions import build_feature_repo
+    from feature_repo.store import materialize_latest, open_store
 
-    store = open_store(settings.home)
-    repo = apply_repo(store, settings.features_dir)
-    warehouse = Warehouse(settings.warehouse_path)
-    last_day = warehouse.query("select max(date) as last_day from fct_features")["last_day"][0]
-    # Rows older than the views' TTL are never served, so older history is skipped.
-    end = datetime.combine(last_day, time()) + timedelta(days=1)
-    materialize_online(store, end - timedelta(days=30), end)
-    symbols = warehouse.query("select distinct symbol from fct_features order by symbol")[
-        "symbol"
-    ].tolist()
-    served = online_features(store, repo, symbols)
-    missing = served.drop(columns=["symbol"]).isna().all(axis=1).sum()
-    context.log.info(f"online store serves {len(served) - missing}/{len(served)} symbols")
+    last_day, _ = newest_day_and_symbols(settings.features_file)
+    repo = build_feature_repo(settings.features_dir)
+    start, end = materialize_latest(open_store(settings.home), repo, last_day)
+    context.log.info(f"materialized {len(repo.views)} feature views over [{start}, {end})")
+    return dg.MaterializeResult(
+        metadata={"start": str(start), "end": str(end), "last_day": str(last_day)}
+    )
+
+
+@dg.asset(
+    deps=[online_features],
+    group_name="feature_store",
+    kinds={"feast", "parquet"},
+    description=(
+        "The online features of every symbol, read through the feature service as a live "
+        "model reads them: the input of the next day's predictions."
+    ),
+)
+def latest_features(
+    context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]
+) -> dg.MaterializeResult:
+    from feature_repo.definitions import build_feature_repo
+    from feature_repo.store import online_features as read_online
+    from feature_repo.store import open_store
+
+    last_day, symbols = newest_day_and_symbols(settings.features_file)
+    repo = build_feature_repo(settings.features_dir)
+    frame = read_online(open_store(settings.home), repo, symbols)
+    data_version = write_features(frame, settings.latest_features_path, repo.service.name)
+    stale = int((frame["date"].isna() | (frame["date"].dt.date < last_day)).sum())
+    context.log.info(f"{len(frame) - stale}/{len(frame)} symbols have features of {last_day}")
     return dg.MaterializeResult(
         metadata={
-            "symbols": len(served),
-            "symbols_without_features": int(missing),
-            "preview": dg.MetadataValue.md(served.head(10).round(4).to_markdown(index=False)),
-        }
+            "symbols": len(frame),
+            "symbols_not_current": stale,
+            "as_of": str(last_day),
+            "feature_service": repo.service.name,
+            "path": dg.MetadataValue.path(str(settings.latest_features_path)),
+            "preview": dg.MetadataValue.md(frame.head(10).round(4).to_markdown(index=False)),
+        },
+        data_version=dg.DataVersion(data_version),
     )

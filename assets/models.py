@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from feature_repo.files import feature_service_of
 from ml.metrics import ic_summary
 from ml.splits import chronological_split, purge_gap, split_frame
 from orchestration.settings import Settings
@@ -140,7 +141,7 @@ def lightgbm_model(
             metrics={"valid_rank_ic": tuning.best_value, "n_trials": float(tuning.n_trials)},
             tags={
                 "target": config.target,
-                "feature_service": "alphadag_v1",
+                "feature_service": feature_service_of(settings.training_set_path),
                 "train_start": split.describe()["train_start"],
                 "test_start": split.describe()["test_start"],
                 "dagster_run_id": context.run_id,

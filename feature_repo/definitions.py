@@ -1,45 +1,27 @@
-"""Feast objects over the Parquet export of `fct_features`.
+"""All Feast objects of alphadag, built for a given features folder.
 
-Views are grouped by feature family; the feature service is versioned: a model records
-the service it was trained on, and a service never changes once models use it (add
-`alphadag_v2` instead).
+Building them in a function (rather than at module level, as `repo.py` does for the
+command line) lets tests, benchmarks and notebooks point them at any ALPHADAG_HOME.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
-from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
-from feast.types import Float64
+from feast import Entity, FeatureService, FeatureView, FileSource
 
-FEATURE_SERVICE_NAME = "alphadag_v1"
-FEATURES_FILE_NAME = "fct_features.parquet"
-TIMESTAMP_FIELD = "event_timestamp"
-
-# Daily bars: a row older than a week (a long weekend plus holidays) is stale.
-FEATURE_TTL = timedelta(days=7)
-
-FEATURE_FAMILIES: dict[str, list[str]] = {
-    "returns": ["ret_1d", "ret_5d", "ret_20d"],
-    "trend": ["sma_20", "ema_12", "close_to_sma_20", "close_to_ema_12"],
-    "momentum": ["rsi_14"],
-    "volatility": ["vol_20d", "volume_ratio_20"],
-}
-
-# What the models see: scale-free columns only (price levels such as sma_20 differ by
-# orders of magnitude across symbols and would let a model learn the ticker).
-MODEL_FEATURES: dict[str, list[str]] = {
-    "returns": ["ret_1d", "ret_5d", "ret_20d"],
-    "trend": ["close_to_sma_20", "close_to_ema_12"],
-    "momentum": ["rsi_14"],
-    "volatility": ["vol_20d", "volume_ratio_20"],
-}
+from feature_repo.catalog import FEATURES_YML, FeatureSpec, definitions_version, load_catalog
+from feature_repo.entities import symbol_entity
+from feature_repo.services import model_feature_service
+from feature_repo.sources import features_source
+from feature_repo.views import feature_views
 
 
 @dataclass(frozen=True)
 class FeatureRepo:
+    version: str
+    specs: tuple[FeatureSpec, ...]
     symbol: Entity
     source: FileSource
     views: dict[str, FeatureView]
@@ -49,38 +31,26 @@ class FeatureRepo:
         return [self.symbol, self.source, *self.views.values(), self.service]
 
     def model_feature_names(self) -> list[str]:
-        return [name for family in MODEL_FEATURES.values() for name in family]
+        """The service's features, in the order training sets and online reads give them."""
+        return [
+            f.name
+            for projection in self.service.feature_view_projections
+            for f in projection.features
+        ]
 
 
-def build_feature_repo(features_dir: Path) -> FeatureRepo:
-    """All Feast objects, reading `fct_features.parquet` from `features_dir`."""
-    symbol = Entity(
-        name="symbol",
-        join_keys=["symbol"],
-        value_type=ValueType.STRING,
-        description="A traded instrument, by ticker.",
+def build_feature_repo(features_dir: Path, catalog: Path = FEATURES_YML) -> FeatureRepo:
+    """Every Feast object, reading `fct_features.parquet` from `features_dir`."""
+    specs = load_catalog(catalog)
+    version = definitions_version(catalog, features_dir)
+    symbol = symbol_entity()
+    source = features_source(features_dir)
+    views = feature_views(specs, symbol, source)
+    return FeatureRepo(
+        version=version,
+        specs=tuple(specs),
+        symbol=symbol,
+        source=source,
+        views=views,
+        service=model_feature_service(specs, views, version),
     )
-    source = FileSource(
-        name="fct_features_source",
-        path=str(features_dir / FEATURES_FILE_NAME),
-        timestamp_field=TIMESTAMP_FIELD,
-        description="fct_features exported from the warehouse, one row per (symbol, date).",
-    )
-    views = {
-        family: FeatureView(
-            name=f"{family}_features",
-            entities=[symbol],
-            ttl=FEATURE_TTL,
-            schema=[Field(name=name, dtype=Float64) for name in names],
-            source=source,
-            online=True,
-            tags={"family": family},
-        )
-        for family, names in FEATURE_FAMILIES.items()
-    }
-    service = FeatureService(
-        name=FEATURE_SERVICE_NAME,
-        features=[views[family][names] for family, names in MODEL_FEATURES.items()],
-        description="Features the models are trained and served on.",
-    )
-    return FeatureRepo(symbol=symbol, source=source, views=views, service=service)

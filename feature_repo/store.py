@@ -7,17 +7,29 @@ replaced by the given home, so the command line and the pipeline share one file.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import yaml
-from feast import FeatureStore, RepoConfig
+from feast import FeatureService, FeatureStore, FeatureView, RepoConfig
+from feast.errors import FeatureServiceNotFoundException
 
-from feature_repo.definitions import TIMESTAMP_FIELD, FeatureRepo, build_feature_repo
+from feature_repo.definitions import FeatureRepo
+from feature_repo.sources import TIMESTAMP_FIELD
+from feature_repo.views import FEATURE_TTL
 
 REPO_DIR = Path(__file__).resolve().parent
 FEATURE_STORE_YAML = REPO_DIR / "feature_store.yaml"
+# The registry tag that records which definitions an apply wrote.
+VERSION_TAG = "definitions_version"
+# Feast's suffix of the event-timestamp columns of an online response.
+_TS_SUFFIX = "__ts"
+
+
+class FeatureStoreError(RuntimeError):
+    """The feature store cannot answer; the message says what to materialize or apply."""
 
 
 def repo_config(home: Path) -> RepoConfig:
@@ -34,42 +46,107 @@ def open_store(home: Path) -> FeatureStore:
     return FeatureStore(config=repo_config(home), repo_path=str(REPO_DIR))
 
 
-def apply_repo(store: FeatureStore, features_dir: Path) -> FeatureRepo:
-    """Register every object; Feast diffs against the registry, so re-applying is a no-op."""
-    features_file = features_dir / "fct_features.parquet"
-    if not features_file.exists():
-        raise FileNotFoundError(
-            f"Feast source {features_file} is missing: materialize `feature_lake` first"
-        )
-    repo = build_feature_repo(features_dir)
+def check_sources(views: list[FeatureView]) -> None:
+    """Fail with the view, the path and the fix when a view's Parquet source is missing
+    or lacks a declared feature (Feast's own errors name neither)."""
+    for view in views:
+        path = Path(view.batch_source.path)
+        if not path.exists():
+            raise FeatureStoreError(
+                f"feature view {view.name}: source {path} is missing; "
+                "materialize `feature_lake` first"
+            )
+        columns = set(pq.read_schema(path).names)
+        missing = [f.name for f in view.features if f.name not in columns]
+        if missing:
+            raise FeatureStoreError(
+                f"feature view {view.name}: source {path} has no column {', '.join(missing)}; "
+                "materialize `feature_lake` after dbt builds fct_features"
+            )
+
+
+def registered_version(store: FeatureStore, repo: FeatureRepo) -> str | None:
+    """The definitions version the registry holds for `repo`, None if it holds none of it."""
+    registered = {v.name for v in store.list_feature_views()}
+    if not {v.name for v in repo.views.values()} <= registered:
+        return None
+    services = {s.name: s for s in store.list_feature_services()}
+    service = services.get(repo.service.name)
+    return service.tags.get(VERSION_TAG) if service else None
+
+
+def apply_repo(store: FeatureStore, repo: FeatureRepo) -> bool:
+    """Register every object unless the registry already holds this version of them.
+
+    Returns whether anything was applied. Objects of older versions stay registered (an
+    older feature service may still back a model in use).
+    """
+    check_sources(list(repo.views.values()))
+    if registered_version(store, repo) == repo.version:
+        return False
     store.apply(repo.objects())
-    return repo
+    return True
+
+
+def registered_service(store: FeatureStore, repo: FeatureRepo) -> FeatureService:
+    """The registry's copy of the repo's feature service, its sources checked."""
+    try:
+        service = store.get_feature_service(repo.service.name)
+    except FeatureServiceNotFoundException as exc:
+        raise FeatureStoreError(
+            f"feature service {repo.service.name} is not registered: materialize `feast_apply`"
+        ) from exc
+    check_sources([store.get_feature_view(p.name) for p in service.feature_view_projections])
+    return service
 
 
 def historical_features(
     store: FeatureStore, repo: FeatureRepo, entity_df: pd.DataFrame
 ) -> pd.DataFrame:
-    """Point-in-time join: each entity row gets the newest feature row at or before it.
+    """Point-in-time join through the feature service: each entity row gets, from every
+    view, the newest feature row at or before its date and not older than the TTL.
 
     `entity_df` has `symbol` and `date` (plus any label columns, carried through).
     """
+    service = registered_service(store, repo)
     entities = entity_df.copy()
     entities[TIMESTAMP_FIELD] = pd.to_datetime(entities["date"]).dt.tz_localize("UTC")
-    job = store.get_historical_features(entity_df=entities, features=repo.service)
-    frame = job.to_df()
+    frame = store.get_historical_features(entity_df=entities, features=service).to_df()
     frame["date"] = pd.to_datetime(frame["date"]).dt.tz_localize(None).dt.normalize()
     frame = frame.drop(columns=[TIMESTAMP_FIELD]).sort_values(["date", "symbol"])
     return frame.reset_index(drop=True)
 
 
-def materialize_online(store: FeatureStore, start: datetime, end: datetime) -> None:
-    """Load the offline rows with timestamps in [start, end] into the SQLite online store."""
-    store.materialize(start_date=start, end_date=end)
+def materialize_latest(
+    store: FeatureStore, repo: FeatureRepo, last_day: date
+) -> tuple[datetime, datetime]:
+    """Load the rows of the last TTL days up to `last_day` into the online store.
+
+    An explicit window, never `materialize_incremental` (whose first call starts at now
+    minus the TTL, wrong for history). Rows older than the TTL could never be served, so
+    they are skipped; the window always ends at the newest day, so re-running it (or
+    running it after a backfill of older partitions) leaves the newest rows online.
+    """
+    registered_service(store, repo)
+    end = datetime.combine(last_day, time()) + timedelta(days=1)
+    start = end - FEATURE_TTL
+    store.materialize(
+        start_date=start, end_date=end, feature_views=[v.name for v in repo.views.values()]
+    )
+    return start, end
 
 
 def online_features(store: FeatureStore, repo: FeatureRepo, symbols: list[str]) -> pd.DataFrame:
-    """The newest features of each symbol, as served to a live model."""
+    """The newest features of each symbol through the feature service, as a live model
+    reads them; `date` is the day they were computed at (NaT when none is online)."""
+    service = store.get_feature_service(repo.service.name)
     response = store.get_online_features(
-        features=repo.service, entity_rows=[{"symbol": s} for s in symbols]
-    )
-    return pd.DataFrame(response.to_dict())
+        features=service, entity_rows=[{"symbol": s} for s in symbols]
+    ).to_df(include_event_timestamps=True)
+    ts_columns = [c for c in response.columns if c.endswith(_TS_SUFFIX)]
+    # Feast reports 0 seconds for a feature it has no value of.
+    seconds = response[ts_columns].where(response[ts_columns] > 0)
+    as_of = pd.to_datetime(seconds.min(axis=1), unit="s")
+    frame = response[["symbol"]].assign(date=as_of.dt.normalize())
+    # the training set's column order, so a model scores both the same way
+    return frame.join(response[repo.model_feature_names()])

@@ -52,6 +52,14 @@ class Settings:
         return self.lake_dir / "features"
 
     @property
+    def features_file(self) -> Path:
+        return self.features_dir / "fct_features.parquet"
+
+    @property
+    def latest_features_path(self) -> Path:
+        return self.features_dir / "latest_features.parquet"
+
+    @property
     def training_set_path(self) -> Path:
         return self.lake_dir / "training" / "training_set.parquet"
 

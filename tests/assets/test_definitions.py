@@ -16,6 +16,7 @@ EXPECTED_ASSETS = {
     "feast_apply",
     "training_set",
     "online_features",
+    "latest_features",
     "lightgbm_model",
     "predictions",
     "model_metrics",

@@ -56,6 +56,7 @@ def test_every_layer_leaves_its_artefacts(built_home) -> None:
     assert features["symbol"].nunique() == 5
     assert {"ret_1d", "sma_20", "ema_12", "rsi_14", "vol_20d"} <= set(features.columns)
     assert settings.training_set_path.exists()
+    assert settings.latest_features_path.exists()
     assert list(settings.reports_dir.glob("backtest_*.html"))
 
 

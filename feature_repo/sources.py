@@ -1,0 +1,21 @@
+"""Data sources: the Parquet export of `fct_features` that the offline store reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from feast import FileSource
+
+FEATURES_FILE_NAME = "fct_features.parquet"
+# `feature_lake` adds this column: the date cast to a timestamp at midnight UTC. A feature
+# of date t uses that day's close, so it is visible to an entity row of date t and later.
+TIMESTAMP_FIELD = "event_timestamp"
+
+
+def features_source(features_dir: Path) -> FileSource:
+    return FileSource(
+        name="fct_features_source",
+        path=str(features_dir / FEATURES_FILE_NAME),
+        timestamp_field=TIMESTAMP_FIELD,
+        description="fct_features exported from the warehouse, one row per (symbol, date).",
+    )
