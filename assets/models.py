@@ -9,6 +9,8 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from ingest.lake import read_oracle
+from ingest.simulator import oracle_for_label
 from ml.metrics import ic_summary
 from ml.splits import chronological_split, purge_gap, split_frame
 from orchestration.settings import Settings
@@ -234,7 +236,16 @@ def model_metrics(
         """,
         [lightgbm_model.name, lightgbm_model.version],
     )
-    summary = ic_summary(scored, pred_col="prediction", label_col="label")
+    oracle = _label_oracle(settings, LABEL_HORIZONS[lightgbm_model.target])
+    if oracle is not None:
+        scored["date"] = pd.to_datetime(scored["date"]).astype("datetime64[ns]")
+        scored = scored.merge(oracle, on=["symbol", "date"], how="left")
+    summary = ic_summary(
+        scored,
+        pred_col="prediction",
+        label_col="label",
+        oracle_col="oracle" if oracle is not None else None,
+    )
     row = pd.DataFrame(
         [
             {
@@ -246,7 +257,7 @@ def model_metrics(
                 "icir": summary["icir"],
                 "hit_rate": summary["hit_rate"],
                 # the oracle (true expected return) is known only for simulated data
-                "oracle_ic": None,
+                "oracle_ic": summary["oracle_ic"] if oracle is not None else None,
                 "n_dates": int(summary["n_dates"]),
                 "created_at": datetime.now(UTC).replace(tzinfo=None),
             }
@@ -263,6 +274,15 @@ def model_metrics(
         f"ICIR {summary['icir']:.3f} over {int(summary['n_dates'])} dates"
     )
     return dg.MaterializeResult(
-        metadata={k: float(summary[k]) for k in ("ic", "rank_ic", "icir", "hit_rate")}
+        metadata={k: float(summary[k]) for k in ("ic", "rank_ic", "icir", "hit_rate", "oracle_ic")}
         | {"model_version": lightgbm_model.version}
     )
+
+
+def _label_oracle(settings: Settings, horizon: int) -> pd.DataFrame | None:
+    """The simulator's oracle for the label being scored (see ``oracle_for_label``), on
+    the same (symbol, date) rows; None for sources that have no oracle."""
+    if settings.source_spec.kind != "simulator":
+        return None
+    oracle = read_oracle(settings.lake_dir)
+    return None if oracle.empty else oracle_for_label(oracle, horizon)

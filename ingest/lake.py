@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 from ingest.schema import ADJ_CLOSE, BAR_COLUMNS, empty_bars
 
 BARS_FILE = "bars.parquet"
+ORACLE_FILE = "oracle.parquet"
 _FLOAT_COLUMNS = ["open", "high", "low", "close", "volume"]
 
 
@@ -99,6 +100,63 @@ def write_partitions(lake_root: Path, bars: pd.DataFrame) -> list[Path]:
         _write_atomic(table.slice(begin, end - begin), target)
         paths.append(target)
     return paths
+
+
+def read_partition(lake_root: Path, day: date) -> pd.DataFrame:
+    """The canonical bars stored for one day (empty when the day was never written)."""
+    target = partition_dir(lake_root, _as_date(day)) / BARS_FILE
+    if not target.exists():
+        return empty_bars()
+    return _to_frame(pq.read_table(target))
+
+
+def oracle_dir(lake_root: Path) -> Path:
+    """The folder of the simulator's true expected returns, partitioned like the bars."""
+    return Path(lake_root) / "raw" / "oracle"
+
+
+def write_oracle(lake_root: Path, oracle: pd.DataFrame) -> list[Path]:
+    """Write ``oracle`` (symbol, date, expected_ret_1d) as ``date=YYYY-MM-DD/oracle.parquet``.
+
+    One atomic file per day present, replaced as a whole, like the bars beside it.
+    """
+    paths = []
+    days = pd.to_datetime(oracle["date"]).dt.date
+    for day, rows in oracle.groupby(days, sort=True):
+        table = pa.Table.from_pandas(
+            rows.assign(date=days[rows.index]).sort_values("symbol"), preserve_index=False
+        )
+        target = oracle_dir(lake_root) / f"date={day:%Y-%m-%d}" / ORACLE_FILE
+        _write_atomic(table, target)
+        paths.append(target)
+    return paths
+
+
+def read_oracle(lake_root: Path) -> pd.DataFrame:
+    """Every stored oracle row (symbol, date as datetime64, expected_ret_1d); may be empty."""
+    files = sorted(str(p) for p in oracle_dir(lake_root).glob("date=????-??-??/*.parquet"))
+    if not files:
+        return pd.DataFrame(
+            {
+                "symbol": pd.Series(dtype=object),
+                "date": pd.Series(dtype="datetime64[ns]"),
+                "expected_ret_1d": pd.Series(dtype="float64"),
+            }
+        )
+    with duckdb.connect() as con:
+        frame = con.execute(
+            "select symbol, date::timestamp as date, expected_ret_1d "
+            "from read_parquet(?, hive_partitioning = false) order by symbol, date",
+            [files],
+        ).df()
+    frame["date"] = frame["date"].astype("datetime64[ns]")
+    return frame
+
+
+def write_frame(frame: pd.DataFrame, target: Path) -> Path:
+    """Write any frame atomically to ``target`` (quarantine files use this)."""
+    _write_atomic(pa.Table.from_pandas(frame, preserve_index=False), target)
+    return target
 
 
 def read_bars(lake_root: Path, start: date | None = None, end: date | None = None) -> pd.DataFrame:

@@ -30,7 +30,7 @@ from ingest.simulator import SimulatorConfig, simulate_market
 
 SOURCE_KINDS = ("simulator", "sample", "csv", "parquet", "yfinance")
 DIRECTORY_KINDS = ("csv", "parquet")
-DEFAULT_SIMULATOR_SYMBOLS = 20
+DEFAULT_SIMULATOR_SYMBOLS = 50
 _VALID_FORMS = "simulator, sample, yfinance, csv:DIR, parquet:DIR"
 _AVAILABLE = "use simulator, csv:DIR or parquet:DIR"
 
@@ -140,6 +140,14 @@ def _read_directory(directory: Path, kind: str) -> pd.DataFrame:
     frames = [_read_file(path, kind) for path in files]
     bars = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return bars.sort_values(["symbol", "date"], kind="stable", ignore_index=True)
+
+
+def read_bars_file(path: Path) -> pd.DataFrame:
+    """Read one ``.csv`` or ``.parquet`` file (by suffix) into canonical bars."""
+    kind = Path(path).suffix.lower().lstrip(".")
+    if kind not in DIRECTORY_KINDS:
+        raise ValueError(f"{path}: not a .csv or .parquet file")
+    return _read_file(Path(path), kind)
 
 
 def _read_file(path: Path, kind: str) -> pd.DataFrame:

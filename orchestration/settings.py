@@ -18,7 +18,7 @@ from ingest.sources import SourceSpec, parse_source
 
 DEFAULT_START = date(2021, 1, 1)
 DEFAULT_END = date(2023, 12, 31)
-DEFAULT_N_SYMBOLS = 20
+DEFAULT_N_SYMBOLS = 50
 
 
 class SettingsError(ValueError):

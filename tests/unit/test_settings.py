@@ -12,7 +12,7 @@ def test_defaults_are_the_fixed_simulator_history() -> None:
     settings = Settings.from_env({})
     assert settings.source == "simulator"
     assert (settings.start, settings.end) == (date(2021, 1, 1), date(2023, 12, 31))
-    assert settings.universe == 20
+    assert settings.universe == 50
     assert settings.home == Path("data").resolve()
 
 
