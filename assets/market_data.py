@@ -112,9 +112,10 @@ def build_raw_ohlcv(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinit
         if oracle is not None:
             in_days = pd.to_datetime(oracle["date"]).dt.date.isin(set(days))
             write_oracle(settings.lake_dir, oracle[in_days.to_numpy()])
+        reasons = f" {report.counts}" if report.counts else ""
         context.log.info(
-            f"{report.rows_written} good row(s), {len(report.split.quarantined)} quarantined "
-            f"{report.counts or ''}, quality score {report.score:.4f}"
+            f"{report.rows_written} good row(s), {len(report.split.quarantined)} quarantined"
+            f"{reasons}, quality score {report.score:.4f}"
         )
 
         # The blocking checks look at what is now stored for these days (fresh rows and

@@ -153,15 +153,20 @@ def find_anomalies(
     """Rows of ``bars`` that each warning check flags (check name -> rows).
 
     ``bars`` should include a few bars before the days under review, so that the first
-    reviewed bar has a predecessor. Returns are close to close within a symbol;
+    reviewed bar has a predecessor. Returns are close to close within a symbol (adjusted
+    close when the bars have one);
     ``stale_bars`` counts a run of equal closes; a gap is the number of business days
     missing between two consecutive bars of a symbol (holidays cost one or two).
     """
     ordered = bars.sort_values(["symbol", "date"], ignore_index=True)
     by_symbol = ordered.groupby("symbol", sort=False)
-    prev_close = by_symbol["close"].shift(1)
-    ret = ordered["close"] / prev_close - 1
-    unchanged = ordered["close"].eq(prev_close)
+    # the adjusted close where there is one, so that a split is not a "return"
+    close = (
+        ordered[ADJ_CLOSE].fillna(ordered["close"]) if ADJ_CLOSE in ordered else ordered["close"]
+    )
+    prev_close = close.groupby(ordered["symbol"], sort=False).shift(1)
+    ret = close / prev_close - 1
+    unchanged = close.eq(prev_close)
     # length of the run of unchanged closes ending at each row
     run_id = (~unchanged).cumsum()
     run = unchanged.groupby(run_id).cumsum() + 1
