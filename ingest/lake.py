@@ -110,6 +110,19 @@ def read_partition(lake_root: Path, day: date) -> pd.DataFrame:
     return _to_frame(pq.read_table(target))
 
 
+def stored_symbols(lake_root: Path) -> set[str]:
+    """Every symbol that has at least one stored bar."""
+    pattern = raw_ohlcv_dir(lake_root) / "date=*" / "*.parquet"
+    if not any(raw_ohlcv_dir(lake_root).glob("date=*/*.parquet")):
+        return set()
+    with duckdb.connect() as con:
+        rows = con.execute(
+            "select distinct symbol from read_parquet(?, hive_partitioning = false)",
+            [str(pattern)],
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
 def oracle_dir(lake_root: Path) -> Path:
     """The folder of the simulator's true expected returns, partitioned like the bars."""
     return Path(lake_root) / "raw" / "oracle"
