@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ingest.quality import find_anomalies, split_bars
 from ingest.schema import BAR_COLUMNS, to_canonical
 from ingest.sources import (
     SOURCE_KINDS,
@@ -16,8 +17,6 @@ from ingest.sources import (
     parse_source,
     symbols_from_stems,
 )
-
-REFERENCE_PRICES = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "prices"
 
 
 def _raw(**overrides) -> pd.DataFrame:
@@ -294,10 +293,9 @@ def test_missing_or_empty_directory_is_an_error(tmp_path):
         load_source(SourceSpec("parquet", tmp_path), start=START, end=END, universe=None)
 
 
-@pytest.mark.skipif(not REFERENCE_PRICES.is_dir(), reason="../shared/reference/prices is absent")
-def test_reference_prices_load_without_applying_splits():
+def test_reference_prices_load_without_applying_splits(reference_dir: Path):
     data = load_source(
-        SourceSpec("csv", REFERENCE_PRICES),
+        SourceSpec("csv", reference_dir / "prices"),
         start=date(2012, 1, 1),
         end=date(2014, 12, 31),
         universe=None,
@@ -313,3 +311,16 @@ def test_reference_prices_load_without_applying_splits():
     aapl = bars[bars["symbol"] == "AAPL"].set_index("date")["close"]
     jump = aapl[pd.Timestamp("2014-06-09")] / aapl[pd.Timestamp("2014-06-06")]
     assert 0.9 < jump < 1.1
+
+
+def test_reference_prices_pass_the_quality_gates(reference_dir: Path):
+    bars = load_source(
+        SourceSpec("csv", reference_dir / "prices"),
+        start=date(2000, 1, 1),
+        end=date(2030, 12, 31),
+        universe=None,
+    ).bars
+    split = split_bars(bars, today=date.today())
+    assert split.quarantined.empty and split.score == 1.0
+    # the split flag of 2014-06-09 is already in the prices: no "return" of -86% there
+    assert find_anomalies(bars)["large_returns"].empty
