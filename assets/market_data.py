@@ -17,6 +17,7 @@ from pydantic import Field
 from ingest.ingestion import SOURCE_ORIGIN, IngestReport, ingest_bars
 from ingest.lake import read_bars, write_oracle
 from ingest.quality import (
+    ANOMALY_LOOKBACK_DAYS,
     CHECK_REASONS,
     ERROR_CHECKS,
     WARNING_CHECKS,
@@ -27,8 +28,6 @@ from ingest.sources import load_source, read_bars_file
 from orchestration.settings import Settings
 
 RAW_OHLCV = dg.AssetKey("raw_ohlcv")
-# Bars read before the first reviewed day, so its return and gap have a predecessor.
-ANOMALY_LOOKBACK_DAYS = 14
 
 
 class RawOhlcvConfig(dg.Config):
@@ -120,7 +119,10 @@ def build_raw_ohlcv(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinit
 
         # The blocking checks look at what is now stored for these days (fresh rows and
         # rows kept from before), with the Great Expectations suite.
-        stored = read_bars(settings.lake_dir, days[0], days[-1])
+        history = read_bars(
+            settings.lake_dir, days[0] - timedelta(days=ANOMALY_LOOKBACK_DAYS), days[-1]
+        )
+        stored = history[history["date"] >= pd.Timestamp(days[0])].reset_index(drop=True)
         outcomes = validate_bars(stored, today=today)
         for name, outcome in outcomes.items():
             yield dg.AssetCheckResult(
@@ -133,9 +135,6 @@ def build_raw_ohlcv(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinit
                     "failed_expectations": dg.MetadataValue.json(outcome.unexpected),
                 },
             )
-        history = read_bars(
-            settings.lake_dir, days[0] - timedelta(days=ANOMALY_LOOKBACK_DAYS), days[-1]
-        )
         for name, rows in find_anomalies(history).items():
             rows = rows[rows["date"] >= pd.Timestamp(days[0])]
             yield dg.AssetCheckResult(
@@ -172,7 +171,7 @@ def _metadata(
         "stored_rows": len(stored),
         "symbols": int(stored["symbol"].nunique()),
         "days": len(days),
-        "empty_days": len(set(days) - set(stored["date"].dt.date)),
+        "empty_days": len(days) - int(stored["date"].nunique()),
         "first_day": str(days[0]),
         "last_day": str(days[-1]),
         "path": dg.MetadataValue.path(str(settings.lake_dir / "raw" / "ohlcv")),

@@ -6,6 +6,7 @@ reaches the lake by one path only, through the gates of :mod:`ingest.quality`.
 Every row belongs to the daily partition of the last business day on or before its
 date (a bar stamped on a Saturday belongs to Friday's partition, whose time window runs
 to Monday). Only rows of the requested ``days`` are processed; the caller says which.
+A row without a date is always processed (it is quarantined with the first day).
 
 What is stored after a run, per day (``mode``):
 
@@ -45,8 +46,12 @@ def quarantine_file(quarantine_root: Path, day: date, origin: str = SOURCE_ORIGI
 
 def partition_day(dates: pd.Series) -> pd.Series:
     """The partition (last business day on or before the date) of each date."""
+    return pd.Series(_partition_days(dates), index=dates.index).dt.date
+
+
+def _partition_days(dates: pd.Series) -> np.ndarray:
     days = pd.to_datetime(dates).to_numpy(dtype="datetime64[D]")
-    return pd.Series(np.busday_offset(days, 0, roll="backward"), index=dates.index).dt.date
+    return np.busday_offset(days, 0, roll="backward")
 
 
 @dataclass
@@ -82,50 +87,50 @@ def ingest_bars(
     """Gate ``bars`` and store the rows of ``days`` (see the module docstring)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    wanted = set(days)
-    keys = partition_day(bars["date"]) if len(bars) else pd.Series(dtype=object)
-    inside = keys.isin(wanted).to_numpy() if len(bars) else np.zeros(0, dtype=bool)
+    wanted = np.array(sorted(set(days)), dtype="datetime64[D]")
+    keys = _partition_days(bars["date"])
+    # A row without a date belongs to no day: it is gated with the run (and quarantined).
+    inside = np.isin(keys, wanted) | np.isnat(keys)
     split = split_bars(bars[inside].reset_index(drop=True), today=today)
-    report = IngestReport(days=sorted(wanted), split=split, rows_outside=int((~inside).sum()))
+    report = IngestReport(
+        days=[_as_date(day) for day in wanted], split=split, rows_outside=int((~inside).sum())
+    )
 
-    bad_keys = partition_day(split.quarantined["date"]) if len(split.quarantined) else None
-    good_keys = partition_day(split.good["date"]) if len(split.good) else None
-    # The good rows of a weekend bar cannot exist (weekend rows are quarantined), so a
-    # good row's partition is its own date.
-    good_days = set(good_keys) if good_keys is not None else set()
+    # Integer day keys instead of date objects: a ten-year history has millions of rows.
+    bad_keys = _partition_days(split.quarantined["date"])
+    bad_keys[np.isnat(bad_keys)] = wanted[0]  # dateless rows: quarantined with the first day
+    good_keys = _partition_days(split.good["date"])
     kept = []
-    for day in sorted(good_days):
-        if mode == "replace":
-            if bad_keys is None or not (bad_keys == day).any():
-                continue
-            protect = set(split.quarantined.loc[(bad_keys == day).to_numpy(), "symbol"])
-        else:
-            protect = None
+    stored_days = np.unique(good_keys) if mode == "upsert" else np.unique(bad_keys)
+    for key in stored_days[np.isin(stored_days, good_keys)]:
+        # only days that get fresh rows are rewritten; the others keep their file anyway
+        day = _as_date(key)
         stored = read_partition(lake_root, day)
         if stored.empty:
             continue
-        fresh = set(split.good.loc[(good_keys == day).to_numpy(), "symbol"])
+        fresh = set(split.good.loc[good_keys == key, "symbol"])
         keep = ~stored["symbol"].isin(fresh)
-        if protect is not None:
-            keep &= stored["symbol"].isin(protect)
+        if mode == "replace":
+            keep &= stored["symbol"].isin(set(split.quarantined.loc[bad_keys == key, "symbol"]))
         kept.append(stored[keep])
     rows_kept = sum(len(frame) for frame in kept)
     to_write = pd.concat([split.good, *kept], ignore_index=True) if rows_kept else split.good
     write_partitions(lake_root, to_write)
-    for day in sorted(wanted - good_days):
-        write_partition(lake_root, day, split.good.iloc[0:0])
+    for key in np.setdiff1d(wanted, good_keys):
+        write_partition(lake_root, _as_date(key), split.good.iloc[0:0])
     report.rows_written = len(split.good)
     report.rows_kept = rows_kept
 
-    for day in sorted(wanted):
-        target = quarantine_file(quarantine_root, day, origin)
-        rows = (
-            split.quarantined[(bad_keys == day).to_numpy()]
-            if bad_keys is not None
-            else split.quarantined
-        )
-        if rows.empty:
+    bad_days = np.unique(bad_keys)
+    for key in wanted:
+        target = quarantine_file(quarantine_root, _as_date(key), origin)
+        if key not in bad_days:
             target.unlink(missing_ok=True)
             continue
-        report.quarantine_files.append(write_frame(rows.reset_index(drop=True), target))
+        rows = split.quarantined[bad_keys == key].reset_index(drop=True)
+        report.quarantine_files.append(write_frame(rows, target))
     return report
+
+
+def _as_date(day: np.datetime64) -> date:
+    return day.astype("datetime64[D]").item()

@@ -80,6 +80,11 @@ WARNING_CHECKS: dict[str, str] = {
 """Non-blocking checks (name -> what it flags)."""
 
 
+ANOMALY_LOOKBACK_DAYS = 14
+"""Calendar days read before the first reviewed day, so that its return and its gap
+have a predecessor."""
+
+
 @dataclass
 class QualitySplit:
     """The rows that may enter the lake and the rows that may not (with ``reason``)."""
@@ -103,7 +108,12 @@ def split_bars(bars: pd.DataFrame, *, today: date) -> QualitySplit:
     counts under both).
     """
     n_input = len(bars)
-    bars = bars.drop_duplicates(ignore_index=True)
+    repeated = bars.duplicated(["symbol", "date"], keep=False).to_numpy()
+    if repeated.any():  # only rows sharing a key can be exact copies
+        copy = np.zeros(len(bars), dtype=bool)
+        copy[np.flatnonzero(repeated)[bars[repeated].duplicated().to_numpy()]] = True
+        bars = bars[~copy]
+    bars = bars.reset_index(drop=True)
     prices = [c for c in (*PRICE_COLUMNS, ADJ_CLOSE) if c in bars.columns]
     days = pd.to_datetime(bars["date"])
     failing = {

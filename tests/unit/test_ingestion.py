@@ -131,3 +131,11 @@ def test_replace_drops_symbols_the_source_no_longer_has(tmp_path) -> None:
 def test_unknown_mode_is_an_error(tmp_path) -> None:
     with pytest.raises(ValueError, match="mode"):
         _ingest(_bars(), tmp_path, mode="merge")
+
+
+def test_a_row_without_a_date_is_quarantined_with_the_first_day(tmp_path) -> None:
+    dateless = _bars(("AAA",)).iloc[[0]].assign(date=pd.NaT)
+    report = _ingest(pd.concat([_bars(), dateless]), tmp_path)
+    assert report.counts == {"missing_value": 1}
+    rejected = pd.read_parquet(quarantine_file(tmp_path / "quarantine", DAYS[0]))
+    assert rejected["reason"].tolist() == ["missing_value"]
