@@ -80,7 +80,7 @@ def run() -> None:
     settings = _load_settings()
     console.print(
         f"alphadag: source={settings.source} range={settings.start}..{settings.end} "
-        f"universe={settings.universe if isinstance(settings.universe, int) else len(settings.universe)} "
+        f"universe={settings.describe_universe()} "
         f"home={settings.home}"
     )
     _prepare()

@@ -101,6 +101,12 @@ class Settings:
         except ValueError:
             return None
 
+    def describe_universe(self) -> str:
+        """For messages: the count (simulator), the listed symbols, or "all" in the source."""
+        if isinstance(self.universe, tuple):
+            return f"{len(self.universe)} listed"
+        return str(self.universe) if self.source_kind() == "simulator" else "all"
+
     def universe_symbols(self) -> list[str] | None:
         return list(self.universe) if isinstance(self.universe, tuple) else None
 

@@ -66,3 +66,5 @@ def test_sample_source_defaults_to_its_shipped_history() -> None:
     assert (settings.start, settings.end) == (date(2000, 3, 1), date(2013, 3, 1))
     narrowed = Settings.from_env({"ALPHADAG_SOURCE": "sample", "ALPHADAG_START": "2010-01-01"})
     assert (narrowed.start, narrowed.end) == (date(2010, 1, 1), date(2013, 3, 1))
+    assert settings.describe_universe() == "all"  # a count only sizes the simulator
+    assert Settings.from_env({}).describe_universe() == "50"
