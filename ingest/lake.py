@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -90,13 +91,19 @@ def write_partitions(lake_root: Path, bars: pd.DataFrame) -> list[Path]:
     """
     if bars.empty:
         return []
-    table = _to_table(bars, sort=True)
+    return _write_day_slices(
+        _to_table(bars, sort=True), lambda day: partition_dir(lake_root, day) / BARS_FILE
+    )
+
+
+def _write_day_slices(table: pa.Table, target_of: Callable[[date], Path]) -> list[Path]:
+    """Write each day of a table sorted by date to its own file, as zero-copy slices."""
     sorted_days = table["date"].to_numpy()
     starts = np.flatnonzero(np.r_[True, sorted_days[1:] != sorted_days[:-1]])
     ends = np.r_[starts[1:], table.num_rows]
     paths = []
     for begin, end in zip(starts, ends, strict=True):
-        target = partition_dir(lake_root, _as_date(sorted_days[begin])) / BARS_FILE
+        target = target_of(_as_date(sorted_days[begin]))
         _write_atomic(table.slice(begin, end - begin), target)
         paths.append(target)
     return paths
@@ -133,16 +140,23 @@ def write_oracle(lake_root: Path, oracle: pd.DataFrame) -> list[Path]:
 
     One atomic file per day present, replaced as a whole, like the bars beside it.
     """
-    paths = []
-    days = pd.to_datetime(oracle["date"]).dt.date
-    for day, rows in oracle.groupby(days, sort=True):
-        table = pa.Table.from_pandas(
-            rows.assign(date=days[rows.index]).sort_values("symbol"), preserve_index=False
-        )
-        target = oracle_dir(lake_root) / f"date={day:%Y-%m-%d}" / ORACLE_FILE
-        _write_atomic(table, target)
-        paths.append(target)
-    return paths
+    if oracle.empty:
+        return []
+    days = pd.to_datetime(oracle["date"]).to_numpy(dtype="datetime64[D]")
+    codes, _ = pd.factorize(oracle["symbol"].astype(str), sort=True)
+    order = np.lexsort((codes, days))
+    table = pa.table(
+        {
+            "symbol": pa.array(oracle["symbol"].to_numpy(dtype=object)[order], pa.string()),
+            "date": pa.array(days[order], pa.date32()),
+            "expected_ret_1d": pa.array(
+                oracle["expected_ret_1d"].to_numpy(dtype="float64")[order], pa.float64()
+            ),
+        }
+    )
+    return _write_day_slices(
+        table, lambda day: oracle_dir(lake_root) / f"date={day:%Y-%m-%d}" / ORACLE_FILE
+    )
 
 
 def read_oracle(lake_root: Path) -> pd.DataFrame:

@@ -372,23 +372,3 @@ def simulate_market(config: SimulatorConfig) -> SimulatedMarket:
         {"symbol": symbols, "sector": np.array(SECTOR_NAMES, dtype=object)[sector_of]}
     )
     return SimulatedMarket(bars=bars, oracle=oracle_frame, sectors=sectors)
-
-
-def oracle_for_label(oracle: pd.DataFrame, horizon: int) -> pd.DataFrame:
-    """The predictable part of the forward label of ``horizon`` days, per (symbol, date).
-
-    The labels (``fct_labels``) are ``close(t+1+h) / close(t+1) - 1``: the returns of
-    bars t+2 .. t+1+h. The oracle row of bar t+k holds the true expected return of bar
-    t+k+1, so the matching oracle for the label at t is the sum of ``expected_ret_1d``
-    over the h rows t+1 .. t+h of the same symbol (rows, as the labels count rows).
-    Each term is the expectation given the bars up to its own day, so this is the best
-    forecast of the label by anyone who knows the generator and watches the path, not
-    a forecast made at t: an upper bound on the skill of a model, which only sees day t.
-    The sum ignores compounding, which does not matter for a correlation across names.
-    Rows without h oracle rows ahead get NaN. Columns: symbol, date, oracle.
-    """
-    ordered = oracle.sort_values(["symbol", "date"], ignore_index=True)
-    ahead = ordered.groupby("symbol", sort=False)["expected_ret_1d"].transform(
-        lambda s: s[::-1].rolling(horizon, min_periods=horizon).sum()[::-1].shift(-1)
-    )
-    return pd.DataFrame({"symbol": ordered["symbol"], "date": ordered["date"], "oracle": ahead})
