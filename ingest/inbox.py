@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 SUFFIXES = (".csv", ".parquet")
@@ -23,14 +24,22 @@ ARCHIVE = "archive"
 REJECTED = "rejected"
 
 
-def pending_files(inbox: Path) -> list[Path]:
-    """CSV and Parquet files waiting directly in ``inbox``, oldest first."""
+def pending_files(inbox: Path, *, settle_seconds: float = 5.0) -> list[Path]:
+    """CSV and Parquet files waiting directly in ``inbox``, oldest first.
+
+    A file modified less than ``settle_seconds`` ago may still be being copied in; it
+    is left for a later look (hidden files, like a copy tool's temporaries, always are).
+    """
     if not inbox.is_dir():
         return []
+    settled_before = time.time() - settle_seconds
     files = [
         p
         for p in inbox.iterdir()
-        if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith(".")
+        if p.is_file()
+        and p.suffix.lower() in SUFFIXES
+        and not p.name.startswith(".")
+        and p.stat().st_mtime <= settled_before
     ]
     return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
 

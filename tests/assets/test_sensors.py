@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -42,6 +43,14 @@ def _frame(symbol: str, scale: float = 1.0, days: str = "2024-01-08..2024-01-12"
     )
 
 
+def _settle(folder: Path) -> None:
+    """Age the files in ``folder`` past the inbox's settle time."""
+    for path in folder.glob("*"):
+        if path.is_file():
+            stamp = path.stat().st_mtime - 60
+            os.utime(path, (stamp, stamp))
+
+
 def _tick(defs: dg.Definitions, name: str, instance: dg.DagsterInstance) -> list:
     sensor = defs.resolve_sensor_def(name)
     with dg.build_sensor_context(instance=instance, definitions=defs) as context:
@@ -77,6 +86,8 @@ def test_inbox_file_is_ingested_once_upserted_and_archived(tmp_path, instance) -
     drop = pd.concat([_frame("NEW"), _frame("SIM0001", scale=2.0)], ignore_index=True)
     drop.loc[2, "High"] = 1.0  # one bad row: NEW on 2024-01-10
     drop.to_csv(inbox / "update.csv", index=False)
+    assert _tick(defs, "inbox", instance) == []  # just written: maybe still being copied
+    _settle(inbox)
 
     (request,) = _tick(defs, "inbox", instance)
     assert request.run_key.startswith("inbox-") and len(request.run_key) == 6 + 64
@@ -105,6 +116,7 @@ def test_inbox_file_is_ingested_once_upserted_and_archived(tmp_path, instance) -
     # nothing left to do; the same content under another name is not ingested again
     assert _tick(defs, "inbox", instance) == []
     drop.to_csv(inbox / "again.csv", index=False)
+    _settle(inbox)
     assert _tick(defs, "inbox", instance) == []
     assert not (inbox / "again.csv").exists()
 
@@ -116,6 +128,7 @@ def test_unreadable_or_out_of_range_files_are_rejected_with_the_reason(tmp_path,
     inbox.mkdir(parents=True)
     (inbox / "broken.csv").write_text("date,open\n2024-01-02,1\n")
     _frame("OLD", days="2019-01-07..2019-01-11").to_csv(inbox / "old.csv", index=False)
+    _settle(inbox)
     assert _tick(defs, "inbox", instance) == []
     broken = (inbox / "rejected" / "broken.csv.error.txt").read_text()
     assert "broken.csv" in broken and "missing required column" in broken
