@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -39,6 +40,7 @@ import pyarrow.parquet as pq
 from ingest.schema import ADJ_CLOSE, BAR_COLUMNS, empty_bars
 
 BARS_FILE = "bars.parquet"
+ORACLE_FILE = "oracle.parquet"
 _FLOAT_COLUMNS = ["open", "high", "low", "close", "volume"]
 
 
@@ -89,16 +91,99 @@ def write_partitions(lake_root: Path, bars: pd.DataFrame) -> list[Path]:
     """
     if bars.empty:
         return []
-    table = _to_table(bars, sort=True)
+    return _write_day_slices(
+        _to_table(bars, sort=True), lambda day: partition_dir(lake_root, day) / BARS_FILE
+    )
+
+
+def _write_day_slices(table: pa.Table, target_of: Callable[[date], Path]) -> list[Path]:
+    """Write each day of a table sorted by date to its own file, as zero-copy slices."""
     sorted_days = table["date"].to_numpy()
     starts = np.flatnonzero(np.r_[True, sorted_days[1:] != sorted_days[:-1]])
     ends = np.r_[starts[1:], table.num_rows]
     paths = []
     for begin, end in zip(starts, ends, strict=True):
-        target = partition_dir(lake_root, _as_date(sorted_days[begin])) / BARS_FILE
+        target = target_of(_as_date(sorted_days[begin]))
         _write_atomic(table.slice(begin, end - begin), target)
         paths.append(target)
     return paths
+
+
+def read_partition(lake_root: Path, day: date) -> pd.DataFrame:
+    """The canonical bars stored for one day (empty when the day was never written)."""
+    target = partition_dir(lake_root, _as_date(day)) / BARS_FILE
+    if not target.exists():
+        return empty_bars()
+    return _to_frame(pq.read_table(target))
+
+
+def stored_symbols(lake_root: Path) -> set[str]:
+    """Every symbol that has at least one stored bar."""
+    pattern = raw_ohlcv_dir(lake_root) / "date=*" / "*.parquet"
+    if not any(raw_ohlcv_dir(lake_root).glob("date=*/*.parquet")):
+        return set()
+    with duckdb.connect() as con:
+        rows = con.execute(
+            "select distinct symbol from read_parquet(?, hive_partitioning = false)",
+            [str(pattern)],
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def oracle_dir(lake_root: Path) -> Path:
+    """The folder of the simulator's true expected returns, partitioned like the bars."""
+    return Path(lake_root) / "raw" / "oracle"
+
+
+def write_oracle(lake_root: Path, oracle: pd.DataFrame) -> list[Path]:
+    """Write ``oracle`` (symbol, date, expected_ret_1d) as ``date=YYYY-MM-DD/oracle.parquet``.
+
+    One atomic file per day present, replaced as a whole, like the bars beside it.
+    """
+    if oracle.empty:
+        return []
+    days = pd.to_datetime(oracle["date"]).to_numpy(dtype="datetime64[D]")
+    codes, _ = pd.factorize(oracle["symbol"].astype(str), sort=True)
+    order = np.lexsort((codes, days))
+    table = pa.table(
+        {
+            "symbol": pa.array(oracle["symbol"].to_numpy(dtype=object)[order], pa.string()),
+            "date": pa.array(days[order], pa.date32()),
+            "expected_ret_1d": pa.array(
+                oracle["expected_ret_1d"].to_numpy(dtype="float64")[order], pa.float64()
+            ),
+        }
+    )
+    return _write_day_slices(
+        table, lambda day: oracle_dir(lake_root) / f"date={day:%Y-%m-%d}" / ORACLE_FILE
+    )
+
+
+def read_oracle(lake_root: Path) -> pd.DataFrame:
+    """Every stored oracle row (symbol, date as datetime64, expected_ret_1d); may be empty."""
+    files = sorted(str(p) for p in oracle_dir(lake_root).glob("date=????-??-??/*.parquet"))
+    if not files:
+        return pd.DataFrame(
+            {
+                "symbol": pd.Series(dtype=object),
+                "date": pd.Series(dtype="datetime64[ns]"),
+                "expected_ret_1d": pd.Series(dtype="float64"),
+            }
+        )
+    with duckdb.connect() as con:
+        frame = con.execute(
+            "select symbol, date::timestamp as date, expected_ret_1d "
+            "from read_parquet(?, hive_partitioning = false) order by symbol, date",
+            [files],
+        ).df()
+    frame["date"] = frame["date"].astype("datetime64[ns]")
+    return frame
+
+
+def write_frame(frame: pd.DataFrame, target: Path) -> Path:
+    """Write any frame atomically to ``target`` (quarantine files use this)."""
+    _write_atomic(pa.Table.from_pandas(frame, preserve_index=False), target)
+    return target
 
 
 def read_bars(lake_root: Path, start: date | None = None, end: date | None = None) -> pd.DataFrame:

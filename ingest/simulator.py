@@ -132,7 +132,7 @@ class SimulatorConfig:
     See the module docstring for the role of each parameter in the model.
     """
 
-    n_symbols: int = 20
+    n_symbols: int = 50
     start: date = date(2021, 1, 1)
     end: date = date(2023, 12, 31)
     seed: int = 7

@@ -80,7 +80,7 @@ def run() -> None:
     settings = _load_settings()
     console.print(
         f"alphadag: source={settings.source} range={settings.start}..{settings.end} "
-        f"universe={settings.universe if isinstance(settings.universe, int) else len(settings.universe)} "
+        f"universe={settings.describe_universe()} "
         f"home={settings.home}"
     )
     _prepare()
@@ -125,7 +125,7 @@ def _print_summary(settings: Settings, result: ExecuteInProcessResult) -> None:
         Warehouse(settings.warehouse_path)
         .query(
             """
-        select b.*, m.ic, m.rank_ic, m.icir
+        select b.*, m.ic, m.rank_ic, m.icir, m.oracle_ic
         from backtest_metrics b
         left join model_metrics m using (model_name, model_version)
         where b.backtest_id = ?
@@ -151,6 +151,7 @@ def _print_summary(settings: Settings, result: ExecuteInProcessResult) -> None:
         ("IC", "ic", "{:.4f}"),
         ("Rank IC", "rank_ic", "{:.4f}"),
         ("ICIR", "icir", "{:.3f}"),
+        ("Oracle IC (simulator)", "oracle_ic", "{:.4f}"),
         ("Benchmark Sharpe", "benchmark_sharpe", "{:.2f}"),
     ):
         value = float(row[name])

@@ -9,6 +9,7 @@ from assets.transform import dbt_models
 from orchestration.jobs import build_everything_job, nightly_schedule
 from orchestration.partitions import business_day_partitions
 from orchestration.project import DBT_PROJECT, dbt_executable
+from orchestration.sensors import build_inbox_sensor, build_ingest_job, build_new_symbols_sensor
 from orchestration.settings import Settings
 
 
@@ -18,14 +19,19 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         settings.start, None if settings.open_ended else settings.end
     )
     job = build_everything_job(partitions_def)
+    ingest_job = build_ingest_job(partitions_def)
     return dg.Definitions(
         assets=[
             build_raw_ohlcv(partitions_def),
             dbt_models,
             *dg.load_assets_from_modules([feature_store, models, backtest]),
         ],
-        jobs=[job],
+        jobs=[job, ingest_job],
         schedules=[nightly_schedule(job)],
+        sensors=[
+            build_inbox_sensor(settings, ingest_job, partitions_def),
+            build_new_symbols_sensor(settings, ingest_job, partitions_def),
+        ],
         resources={
             "settings": settings,
             "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=dbt_executable()),

@@ -18,7 +18,10 @@ from ingest.sources import SourceSpec, parse_source
 
 DEFAULT_START = date(2021, 1, 1)
 DEFAULT_END = date(2023, 12, 31)
-DEFAULT_N_SYMBOLS = 20
+DEFAULT_N_SYMBOLS = 50
+# The history that the `sample` source ships (bokeh-sampledata's stocks).
+SAMPLE_START = date(2000, 3, 1)
+SAMPLE_END = date(2013, 3, 1)
 
 
 class SettingsError(ValueError):
@@ -99,6 +102,19 @@ class Settings:
     def source_spec(self) -> SourceSpec:
         return parse_source(self.source)
 
+    def source_kind(self) -> str | None:
+        """The source kind, or None when ``source`` does not parse (validate says why)."""
+        try:
+            return parse_source(self.source).kind
+        except ValueError:
+            return None
+
+    def describe_universe(self) -> str:
+        """For messages: the count (simulator), the listed symbols, or "all" in the source."""
+        if isinstance(self.universe, tuple):
+            return f"{len(self.universe)} listed"
+        return str(self.universe) if self.source_kind() == "simulator" else "all"
+
     def universe_symbols(self) -> list[str] | None:
         return list(self.universe) if isinstance(self.universe, tuple) else None
 
@@ -115,6 +131,9 @@ class Settings:
             settings = replace(settings, home=Path(home).expanduser().resolve())
         if source := env.get("ALPHADAG_SOURCE", "").strip():
             settings = replace(settings, source=source)
+        if settings.source_kind() == "sample":
+            # the shipped history; the fixed default range would hold no sample bar
+            settings = replace(settings, start=SAMPLE_START, end=SAMPLE_END)
         if start := env.get("ALPHADAG_START", "").strip():
             settings = replace(settings, start=_parse_date("ALPHADAG_START", start))
         if end := env.get("ALPHADAG_END", "").strip():

@@ -78,6 +78,8 @@ def test_backtest_row_has_finite_metrics(built_home) -> None:
     assert row["max_drawdown"] <= 0
     model = _table(settings, "model_metrics").iloc[0]
     assert math.isfinite(model["ic"]) and math.isfinite(model["rank_ic"])
+    # the simulator's oracle, scored on the same label and rows as the model
+    assert math.isfinite(model["oracle_ic"]) and model["oracle_ic"] > 0
 
 
 def test_model_is_registered_as_champion(built_home) -> None:

@@ -142,3 +142,10 @@ def test_range_without_business_days_is_empty():
     assert market.bars.empty and market.oracle.empty
     assert list(market.bars.columns) == BAR_COLUMNS
     assert market.bars["date"].dtype == "datetime64[ns]"
+
+
+def test_oracle_ranks_the_five_day_label_the_model_is_scored_on(wide):
+    # the label as fct_labels computes it: close(t+6) / close(t+1) - 1, by rows
+    close = wide.bars.groupby("symbol")["close"]
+    frame = wide.oracle.assign(fwd_5d=close.shift(-6) / close.shift(-1) - 1)
+    assert 0.04 <= _mean_rank_ic(frame, "fwd_5d") <= 0.12

@@ -8,10 +8,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ingest.quality import find_anomalies, split_bars
 from ingest.schema import BAR_COLUMNS, to_canonical
-from ingest.sources import SOURCE_KINDS, SourceSpec, load_source, parse_source
-
-REFERENCE_PRICES = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "prices"
+from ingest.sources import (
+    SOURCE_KINDS,
+    SourceSpec,
+    load_source,
+    parse_source,
+    symbols_from_stems,
+)
 
 
 def _raw(**overrides) -> pd.DataFrame:
@@ -166,7 +171,7 @@ def test_simulator_source_sizes_the_universe_and_has_an_oracle():
     assert data.oracle is not None and len(data.oracle) == len(data.bars)
     assert data.bars["date"].between(pd.Timestamp(START), pd.Timestamp(END)).all()
     default = load_source(SourceSpec("simulator"), start=START, end=END, universe=None)
-    assert default.bars["symbol"].nunique() == 20
+    assert default.bars["symbol"].nunique() == 50
 
 
 def test_simulator_source_rejects_symbol_names():
@@ -174,13 +179,49 @@ def test_simulator_source_rejects_symbol_names():
         load_source(SourceSpec("simulator"), start=START, end=END, universe=["AAPL"])
 
 
-@pytest.mark.parametrize("kind", ["sample", "yfinance"])
-def test_later_sources_say_so(kind):
+def test_later_sources_say_so():
     with pytest.raises(
         ValueError,
-        match=f"source '{kind}' is not available yet; use simulator, csv:DIR or parquet:DIR",
+        match="source 'yfinance' is not available yet; use simulator, sample, csv:DIR",
     ):
-        load_source(SourceSpec(kind), start=START, end=END, universe=None)
+        load_source(SourceSpec("yfinance"), start=START, end=END, universe=None)
+
+
+def test_sample_source_is_real_offline_and_adjusts_splits_once():
+    data = load_source(
+        SourceSpec("sample"), start=date(2005, 1, 1), end=date(2005, 12, 31), universe=None
+    )
+    assert data.oracle is None
+    bars = data.bars
+    assert set(bars["symbol"]) == {"AAPL", "GOOG", "IBM", "MSFT"}
+    assert list(bars.columns) == [*BAR_COLUMNS, "adj_close"]
+    aapl = bars[bars["symbol"] == "AAPL"].set_index("date")
+    before, after = aapl.loc["2005-02-25"], aapl.loc["2005-02-28"]
+    # the raw close halves at the 2:1 split; the adjusted close does not
+    assert after["close"] / before["close"] == pytest.approx(0.504, abs=0.01)
+    assert 0.95 < after["adj_close"] / before["adj_close"] < 1.05
+    # what stg_ohlcv does: scale the raw bar by adj_close / close, once
+    adjusted = aapl["close"] * (aapl["adj_close"] / aapl["close"])
+    assert adjusted.pct_change().abs().max() < 0.2
+    picked = load_source(
+        SourceSpec("sample"), start=date(2012, 1, 1), end=date(2013, 12, 31), universe=["FB"]
+    )
+    assert picked.bars["date"].min() == pd.Timestamp("2012-05-18")
+    with pytest.raises(ValueError, match="no bars for symbol"):
+        load_source(SourceSpec("sample"), start=START, end=END, universe=["TSLA"])
+
+
+@pytest.mark.parametrize(
+    ("stems", "symbols"),
+    [
+        (["csvdir_daily_AAPL", "csvdir_daily_IBM"], ["AAPL", "IBM"]),
+        (["AAPL", "AMZN"], ["AAPL", "AMZN"]),  # a shared "A" is not a prefix to drop
+        (["daily_AAPL"], ["daily_AAPL"]),
+        (["px-BRK_B", "px-KO"], ["BRK_B", "KO"]),
+    ],
+)
+def test_symbols_from_stems(stems, symbols):
+    assert symbols_from_stems(stems) == symbols
 
 
 def test_csv_directory_one_file_per_symbol(tmp_path):
@@ -252,10 +293,9 @@ def test_missing_or_empty_directory_is_an_error(tmp_path):
         load_source(SourceSpec("parquet", tmp_path), start=START, end=END, universe=None)
 
 
-@pytest.mark.skipif(not REFERENCE_PRICES.is_dir(), reason="../shared/reference/prices is absent")
-def test_reference_prices_load_without_applying_splits():
+def test_reference_prices_load_without_applying_splits(reference_dir: Path):
     data = load_source(
-        SourceSpec("csv", REFERENCE_PRICES),
+        SourceSpec("csv", reference_dir / "prices"),
         start=date(2012, 1, 1),
         end=date(2014, 12, 31),
         universe=None,
@@ -263,11 +303,24 @@ def test_reference_prices_load_without_applying_splits():
     bars = data.bars
     assert list(bars.columns) == BAR_COLUMNS  # dividend and split are dropped, not applied
     counts = bars.groupby("symbol").size()
-    assert {s.rsplit("_", 1)[-1] for s in counts.index} == {"AAPL", "IBM", "KO", "MSFT"}
+    assert set(counts.index) == {"AAPL", "IBM", "KO", "MSFT"}  # "csvdir_daily_" dropped
     assert (counts == 754).all()
     closed = pd.to_datetime(["2012-10-29", "2012-10-30"])
     assert not bars["date"].isin(closed).any()
     # The file's split flag on 2014-06-09 must not rescale AAPL's already-adjusted prices.
-    aapl = bars[bars["symbol"].str.endswith("AAPL")].set_index("date")["close"]
+    aapl = bars[bars["symbol"] == "AAPL"].set_index("date")["close"]
     jump = aapl[pd.Timestamp("2014-06-09")] / aapl[pd.Timestamp("2014-06-06")]
     assert 0.9 < jump < 1.1
+
+
+def test_reference_prices_pass_the_quality_gates(reference_dir: Path):
+    bars = load_source(
+        SourceSpec("csv", reference_dir / "prices"),
+        start=date(2000, 1, 1),
+        end=date(2030, 12, 31),
+        universe=None,
+    ).bars
+    split = split_bars(bars, today=date.today())
+    assert split.quarantined.empty and split.score == 1.0
+    # the split flag of 2014-06-09 is already in the prices: no "return" of -86% there
+    assert find_anomalies(bars)["large_returns"].empty
