@@ -35,9 +35,7 @@ RELATIVE_TOLERANCE = 1e-6
 
 def talib_features(bars: pd.DataFrame) -> dict[str, np.ndarray]:
     """Every TA-Lib indicator of fct_features, computed by the TA-Lib package on one series."""
-    o, h, lo, c, v = (
-        bars[k].to_numpy(dtype=float) for k in ["open", "high", "low", "close", "volume"]
-    )
+    h, lo, c, v = (bars[k].to_numpy(dtype=float) for k in ["high", "low", "close", "volume"])
     macd, macd_signal, macd_hist = talib.MACD(c, 12, 26, 9)
     upper, middle, lower = talib.BBANDS(c, 20, 2, 2)
     stoch_k, stoch_d = talib.STOCH(h, lo, c, 14, 3, 0, 3, 0)
