@@ -12,7 +12,8 @@ returns as (select * from {{ ref('int_returns') }}),
 trend as (select * from {{ ref('int_trend') }}),
 momentum as (select * from {{ ref('int_momentum') }}),
 volatility as (select * from {{ ref('int_volatility') }}),
-volume as (select * from {{ ref('int_volume') }})
+volume as (select * from {{ ref('int_volume') }}),
+alpha158 as (select * from {{ ref('int_alpha158') }})
 
 select
     ----------  ids
@@ -24,7 +25,8 @@ select
     trend.* exclude (symbol, date),
     momentum.* exclude (symbol, date),
     volatility.* exclude (symbol, date),
-    volume.* exclude (symbol, date)
+    volume.* exclude (symbol, date),
+    alpha158.* exclude (symbol, date)
 
 from bars
 left join returns using (symbol, date)
@@ -32,3 +34,4 @@ left join trend using (symbol, date)
 left join momentum using (symbol, date)
 left join volatility using (symbol, date)
 left join volume using (symbol, date)
+left join alpha158 using (symbol, date)
