@@ -13,7 +13,9 @@ trend as (select * from {{ ref('int_trend') }}),
 momentum as (select * from {{ ref('int_momentum') }}),
 volatility as (select * from {{ ref('int_volatility') }}),
 volume as (select * from {{ ref('int_volume') }}),
-alpha158 as (select * from {{ ref('int_alpha158') }})
+alpha158 as (select * from {{ ref('int_alpha158') }}),
+cross_section as (select * from {{ ref('int_cross_section') }}),
+market as (select * from {{ ref('int_market_regime') }})
 
 select
     ----------  ids
@@ -26,7 +28,9 @@ select
     momentum.* exclude (symbol, date),
     volatility.* exclude (symbol, date),
     volume.* exclude (symbol, date),
-    alpha158.* exclude (symbol, date)
+    alpha158.* exclude (symbol, date),
+    cross_section.* exclude (symbol, date),
+    market.* exclude (date)
 
 from bars
 left join returns using (symbol, date)
@@ -35,3 +39,5 @@ left join momentum using (symbol, date)
 left join volatility using (symbol, date)
 left join volume using (symbol, date)
 left join alpha158 using (symbol, date)
+left join cross_section using (symbol, date)
+left join market using (date)
