@@ -45,8 +45,12 @@
   seed_at:  position of the seed (default n - 1)
   running_sum: Wilder's running sums (DM and TR in ADX/DI): s = s - s/n + x, seeded by
             the plain sum of the n - 1 values ending at seed_at.
+  anchor:   for incremental runs, {'index': column, 'value': column}: the position of the
+            last stored row before the window and the average stored there. Where the value
+            is set, the recursion continues from it (y[anchor] = value / alpha) instead of
+            the seed, so the rows before the anchor are not needed.
 #}
-{% macro ta_exponential_average(value, position, period, alpha, seed_at=none, running_sum=false, partition_by='symbol', order_by='date') -%}
+{% macro ta_exponential_average(value, position, period, alpha, seed_at=none, running_sum=false, anchor=none, partition_by='symbol', order_by='date') -%}
     {%- set seed_at = period - 1 if seed_at is none else seed_at -%}
     {%- set q = 1.0 - alpha -%}
     {%- set block = _exp_block(alpha) | int -%}
@@ -62,6 +66,14 @@
     {%- for side in [0, 1] -%}
         {%- set term -%}
             case
+                {%- if anchor is not none %}
+                when {{ anchor.value }} is not null then case
+                    when {{ parity }} = {{ side }} and {{ position }} = {{ anchor.index }}
+                        then {{ anchor.value }} / {{ gain }} * pow({{ q }}, -{{ off }})
+                    when {{ parity }} = {{ side }} and {{ position }} > {{ anchor.index }}
+                        then {{ value }} * pow({{ q }}, -{{ off }})
+                end
+                {%- endif %}
                 when {{ position }} > {{ seed_at }} and {{ parity }} = {{ side }}
                     then {{ value }} * pow({{ q }}, -{{ off }})
                 {%- if side == seed_parity %}
@@ -81,18 +93,18 @@
 {%- endmacro %}
 
 {#- TA-Lib EMA: alpha 2 / (n + 1), seeded by the SMA of the first n values. -#}
-{% macro ta_ema(value, position, period, seed_at=none) -%}
-    {{ ta_exponential_average(value, position, period, 2.0 / (period + 1), seed_at) }}
+{% macro ta_ema(value, position, period, seed_at=none, anchor=none) -%}
+    {{ ta_exponential_average(value, position, period, 2.0 / (period + 1), seed_at, anchor=anchor) }}
 {%- endmacro %}
 
 {#- Wilder's smoothing (RSI, ATR, ADX): alpha 1 / n, seeded by the mean of the first n values. -#}
-{% macro ta_wilder(value, position, period, seed_at=none) -%}
-    {{ ta_exponential_average(value, position, period, 1.0 / period, seed_at) }}
+{% macro ta_wilder(value, position, period, seed_at=none, anchor=none) -%}
+    {{ ta_exponential_average(value, position, period, 1.0 / period, seed_at, anchor=anchor) }}
 {%- endmacro %}
 
 {#- Wilder's running sum (DM and TR in ADX/DI): s = s - s/n + x, seeded by a sum of n - 1 values. -#}
-{% macro ta_wilder_sum(value, position, period, seed_at=none) -%}
-    {{ ta_exponential_average(value, position, period, 1.0 / period, seed_at, running_sum=true) }}
+{% macro ta_wilder_sum(value, position, period, seed_at=none, anchor=none) -%}
+    {{ ta_exponential_average(value, position, period, 1.0 / period, seed_at, running_sum=true, anchor=anchor) }}
 {%- endmacro %}
 
 {#- A trailing-window aggregate that is null until the window is full, as TA-Lib does. -#}

@@ -4,13 +4,15 @@
 --   * IdxMax/IdxMin count from the oldest bar of the window, 1-based, the oldest of ties;
 --   * Slope, Rsquare and Resi regress the value on the bar's position in the window;
 --   * daily bars carry no VWAP, so vwap0 uses the typical price (high + low + close) / 3.
+-- Incremental: 60 bars of warm-up for the longest window.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['symbol', 'date'], on_schema_change='fail') }}
 {%- set windows = [5, 10, 20, 30, 60] %}
 {%- set eps = '1e-12' %}
 with
 
 bars as (
 
-    select * from {{ ref('int_bars') }}
+    {{ bars_with_warm_up(60) }}
 
 ),
 
@@ -135,3 +137,4 @@ select
     {%- endfor %}
 
 from rolling
+where {{ in_partition_window() }}

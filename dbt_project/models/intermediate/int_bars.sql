@@ -1,11 +1,25 @@
 -- Each bar with its position in the symbol's series and the previous bar's values, the
--- common input of every intermediate feature model.
+-- common input of every intermediate feature model. Incremental: a run over a partition
+-- window adds the window's bars, continuing positions from the last stored bar.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['symbol', 'date'], on_schema_change='fail') }}
+{%- set window = partition_window() %}
 with
 
 bars as (
 
-    select symbol, date, open, high, low, close, volume
+    select symbol, date, open, high, low, close, volume, null::bigint as stored_index
     from {{ ref('stg_ohlcv') }}
+    {%- if window is not none %}
+    where date between '{{ window.start }}' and '{{ window.end }}'
+
+    union all
+
+    -- the last stored bar before the window: the previous bar of the window's first
+    select symbol, date, open, high, low, close, volume, bar_index as stored_index
+    from {{ this }}
+    where date < '{{ window.start }}'
+    qualify row_number() over (partition by symbol order by date desc) = 1
+    {%- endif %}
 
 ),
 
@@ -13,7 +27,8 @@ sequenced as (
 
     select
         *,
-        row_number() over by_symbol - 1 as bar_index,
+        row_number() over by_symbol - 1
+            + coalesce(max(stored_index) over (partition by symbol), 0) as bar_index,
         lag(high) over by_symbol as prev_high,
         lag(low) over by_symbol as prev_low,
         lag(close) over by_symbol as prev_close,
@@ -47,3 +62,4 @@ select
     prev_volume
 
 from sequenced
+where stored_index is null

@@ -4,6 +4,8 @@
     'ret_1d', 'ret_5d', 'ret_20d', 'ret_60d', 'close_to_sma_20', 'close_to_sma_50',
     'rsi_14', 'macd_hist_to_close', 'bb_pct_b_20', 'natr_14', 'vol_20d', 'volume_ratio_20',
 ] %}
+-- Incremental: a date's ranks need that date's rows only.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['symbol', 'date'], on_schema_change='fail') }}
 with
 
 returns as (select * from {{ ref('int_returns') }}),
@@ -25,6 +27,7 @@ joined as (
     left join momentum using (symbol, date)
     left join volatility using (symbol, date)
     left join volume using (symbol, date)
+    where {{ in_partition_window('returns.date') }}
 
 )
 

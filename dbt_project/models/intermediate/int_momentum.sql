@@ -1,9 +1,17 @@
 -- Oscillators (TA-Lib definitions, each null until TA-Lib's lookback has passed).
+-- Incremental: 20 bars of warm-up; Wilder's averages continue from the stored ones.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['symbol', 'date'], on_schema_change='fail') }}
 with
 
 bars as (
 
-    select * from {{ ref('int_bars') }}
+    {{ bars_with_warm_up(20) }}
+
+),
+
+anchors as (
+
+    {{ anchor_state(['state_avg_gain_14', 'state_avg_loss_14']) }}
 
 ),
 
@@ -19,6 +27,7 @@ changes as (
         {{ trailing('list(typical_price)', 14) }} as typical_prices_14,
         lag(close, 10) over (partition by symbol order by date) as close_10_ago
     from bars
+    left join anchors using (symbol)
 
 ),
 
@@ -26,8 +35,8 @@ smoothed as (
 
     select
         *,
-        {{ ta_wilder('gain', 'change_index', 14) }} as avg_gain_14,
-        {{ ta_wilder('loss', 'change_index', 14) }} as avg_loss_14,
+        {{ ta_wilder('gain', 'change_index', 14, anchor=anchor_of('state_avg_gain_14', by_change=true)) }} as avg_gain_14,
+        {{ ta_wilder('loss', 'change_index', 14, anchor=anchor_of('state_avg_loss_14', by_change=true)) }} as avg_loss_14,
         case when bar_index >= 13 then
             case when highest_14 <> lowest_14 then 100 * (close - lowest_14) / (highest_14 - lowest_14) else 0 end
         end as fast_k_14
@@ -81,6 +90,11 @@ select
 
     ----------  rate of change
     case when close_10_ago <> 0 then 100 * (close / close_10_ago - 1) end as roc_10,
-    close - close_10_ago as mom_10
+    close - close_10_ago as mom_10,
+
+    ----------  recursion state that incremental runs continue from (not features)
+    avg_gain_14 as state_avg_gain_14,
+    avg_loss_14 as state_avg_loss_14
 
 from oscillators
+where {{ in_partition_window() }}

@@ -1,8 +1,10 @@
+-- Incremental: 60 bars of warm-up for the longest lag.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['symbol', 'date'], on_schema_change='fail') }}
 with
 
 bars as (
 
-    select * from {{ ref('int_bars') }}
+    {{ bars_with_warm_up(60) }}
 
 ),
 
@@ -22,3 +24,4 @@ returns as (
 )
 
 select * from returns
+where {{ in_partition_window() }}

@@ -1,9 +1,17 @@
 -- Bollinger bands, Wilder's average true range and realized volatility.
+-- Incremental: 60 bars of warm-up; the ATR continues from the stored one.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['symbol', 'date'], on_schema_change='fail') }}
 with
 
 bars as (
 
-    select * from {{ ref('int_bars') }}
+    {{ bars_with_warm_up(60) }}
+
+),
+
+anchors as (
+
+    {{ anchor_state(['atr_14']) }}
 
 ),
 
@@ -14,6 +22,7 @@ ranges as (
         greatest(high, prev_close) - least(low, prev_close) as true_range,
         ln(close / prev_close) as log_return
     from bars
+    left join anchors using (symbol)
 
 ),
 
@@ -26,7 +35,7 @@ windows as (
         {{ full_window('avg(close)', 'bar_index', 20) }} as bb_middle_20,
         -- Bollinger uses the population standard deviation
         {{ full_window('stddev_pop(close)', 'bar_index', 20) }} as close_std_20,
-        {{ ta_wilder('true_range', 'change_index', 14) }} as atr_14,
+        {{ ta_wilder('true_range', 'change_index', 14, anchor=anchor_of('atr_14', by_change=true)) }} as atr_14,
         {{ full_window('stddev_samp(close / prev_close - 1)', 'change_index', 20) }} * sqrt(252) as vol_20d,
         {{ full_window('stddev_samp(close / prev_close - 1)', 'change_index', 60) }} * sqrt(252) as vol_60d,
         -- Parkinson's range estimator uses the high-low range, robust to the close's noise
@@ -58,3 +67,4 @@ select
     vol_20d / vol_60d as vol_ratio_20_60
 
 from windows
+where {{ in_partition_window() }}

@@ -1,9 +1,17 @@
 -- Volume indicators (TA-Lib definitions) and volume relative to its history.
+-- Incremental: 20 bars of warm-up; OBV continues from the stored one.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['symbol', 'date'], on_schema_change='fail') }}
 with
 
 bars as (
 
-    select * from {{ ref('int_bars') }}
+    {{ bars_with_warm_up(20) }}
+
+),
+
+anchors as (
+
+    {{ anchor_state(['obv']) }}
 
 ),
 
@@ -22,6 +30,7 @@ flows as (
             else 0
         end as signed_volume
     from bars
+    left join anchors using (symbol)
     window by_symbol as (partition by symbol order by date)
 
 ),
@@ -35,7 +44,10 @@ windows as (
         bar_index,
         {{ trailing('sum(positive_flow)', 14) }} as positive_flow_14,
         {{ trailing('sum(negative_flow)', 14) }} as negative_flow_14,
-        sum(signed_volume) over (partition by symbol order by date rows between unbounded preceding and current row) as obv,
+        -- from the stored value on the anchor bar when there is one, else from the first bar
+        coalesce(max(anchor_obv) over (partition by symbol), 0)
+            + sum(case when anchor_obv is null or bar_index > anchor_index then signed_volume end)
+                over (partition by symbol order by date rows between unbounded preceding and current row) as obv,
         {{ full_window('avg(volume)', 'bar_index', 20) }} as volume_sma_20,
         {{ full_window('stddev_samp(volume)', 'bar_index', 20) }} as volume_std_20
     from flows
@@ -61,3 +73,4 @@ select
     (volume - volume_sma_20) / nullif(volume_std_20, 0) as volume_zscore_20
 
 from windows
+where {{ in_partition_window() }}

@@ -1,10 +1,13 @@
 -- Features known after the close of `date`: every window ends at the current bar.
 -- One row per bar of stg_ohlcv; each intermediate model holds one family.
+-- Incremental: a run over a partition window replaces the window's rows only.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['symbol', 'date'], on_schema_change='fail') }}
 with
 
 bars as (
 
     select symbol, date from {{ ref('int_bars') }}
+    where {{ in_partition_window() }}
 
 ),
 
@@ -24,8 +27,8 @@ select
 
     ----------  features, one family per model
     returns.* exclude (symbol, date),
-    trend.* exclude (symbol, date),
-    momentum.* exclude (symbol, date),
+    trend.* exclude (symbol, date, state_macd_fast_ema_12, state_plus_dm_sum_14, state_minus_dm_sum_14, state_true_range_sum_14),
+    momentum.* exclude (symbol, date, state_avg_gain_14, state_avg_loss_14),
     volatility.* exclude (symbol, date),
     volume.* exclude (symbol, date),
     alpha158.* exclude (symbol, date),
