@@ -61,13 +61,14 @@ def reference_bars(reference_dir: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def dbt_build(home: Path, *args: str) -> None:
-    """`dbt build` (models, data tests and unit tests) against the warehouse in `home`."""
+def dbt_build(home: Path, *args: str, command: str = "build") -> None:
+    """`dbt build` (models, data tests and unit tests), or another dbt `command`, against
+    the warehouse in `home`."""
     env = {**os.environ, "ALPHADAG_HOME": str(home), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     completed = subprocess.run(
         [
             dbt_executable(),
-            "build",
+            command,
             "--project-dir",
             str(DBT_PROJECT_DIR),
             "--profiles-dir",
