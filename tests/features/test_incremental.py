@@ -1,4 +1,7 @@
-"""Incremental runs over partition windows give the features of a full build."""
+"""Incremental runs over partition windows give the features of a full build.
+
+Four dbt runs on top of the shared build: marked slow (the default run covers the
+incremental path through the end-to-end test, whose second run is incremental)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ FIRST_CUTOFF = pd.Timestamp("2013-06-28")
 # A nightly-style window of one day, then the rest of history as one backfill range.
 WINDOWS = [("2013-07-01", "2013-07-01"), ("2013-07-02", "2099-12-31")]
 FEATURES_SQL = "select * from fct_features order by symbol, date"
+
+pytestmark = pytest.mark.slow
 
 
 def _run_window(home: Path, start: str, end: str) -> None:
