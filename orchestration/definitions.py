@@ -5,7 +5,7 @@ from dagster_dbt import DbtCliResource
 
 from assets import backtest, feature_store, models
 from assets.market_data import build_raw_ohlcv
-from assets.transform import dbt_models
+from assets.transform import build_dbt_models
 from orchestration.jobs import build_everything_job, nightly_schedule
 from orchestration.partitions import business_day_partitions
 from orchestration.project import DBT_PROJECT, dbt_executable
@@ -23,7 +23,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[
             build_raw_ohlcv(partitions_def),
-            dbt_models,
+            build_dbt_models(partitions_def),
             *dg.load_assets_from_modules([feature_store, models, backtest]),
         ],
         jobs=[job, ingest_job],

@@ -22,7 +22,7 @@ def pytest_configure(config: pytest.Config) -> None:
         prepare_dbt_manifest()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def reference_dir() -> Path:
     """Real data and reference values kept outside the repository."""
     if not REFERENCE_DIR.is_dir():

@@ -10,7 +10,17 @@ from orchestration.settings import Settings
 EXPECTED_ASSETS = {
     "raw_ohlcv",
     "stg_ohlcv",
+    "int_bars",
+    "int_returns",
+    "int_trend",
+    "int_momentum",
+    "int_volatility",
+    "int_volume",
+    "int_alpha158",
+    "int_cross_section",
+    "int_market_regime",
     "fct_features",
+    "dim_symbols",
     "fct_labels",
     "feature_lake",
     "feast_apply",
@@ -43,7 +53,18 @@ def test_lineage_runs_from_raw_bars_to_backtest(tmp_path) -> None:
         return {k.to_user_string() for k in graph.get(AssetKey(name)).parent_keys}
 
     assert parents("stg_ohlcv") == {"raw_ohlcv"}
-    assert parents("fct_features") == {"stg_ohlcv"}
+    assert parents("int_bars") == {"stg_ohlcv"}
+    assert parents("fct_features") == {
+        "int_bars",
+        "int_returns",
+        "int_trend",
+        "int_momentum",
+        "int_volatility",
+        "int_volume",
+        "int_alpha158",
+        "int_cross_section",
+        "int_market_regime",
+    }
     assert "fct_labels" in parents("training_set")
     assert parents("lightgbm_model") == {"training_set"}
     assert "predictions" in parents("backtest")

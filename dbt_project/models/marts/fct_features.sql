@@ -1,93 +1,46 @@
 -- Features known after the close of `date`: every window ends at the current bar.
+-- One row per bar of stg_ohlcv; each intermediate model holds one family.
+-- Incremental: a run over a partition window replaces the window's rows only.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['symbol', 'date'], on_schema_change='fail') }}
 with
 
 bars as (
 
-    select
-        symbol,
-        date,
-        close,
-        volume,
-        row_number() over (partition by symbol order by date) - 1 as bar_index
-    from {{ ref('stg_ohlcv') }}
+    select symbol, date from {{ ref('int_bars') }}
+    where {{ in_partition_window() }}
 
 ),
 
-changes as (
-
-    select
-        *,
-        close - lag(close) over by_symbol as change,
-        close / lag(close) over by_symbol - 1 as ret_1d,
-        close / lag(close, 5) over by_symbol - 1 as ret_5d,
-        close / lag(close, 20) over by_symbol - 1 as ret_20d,
-        -- changes start at the second bar
-        bar_index - 1 as change_index
-    from bars
-    window by_symbol as (partition by symbol order by date)
-
-),
-
-gains_losses as (
-
-    select
-        *,
-        greatest(change, 0) as gain,
-        greatest(-change, 0) as loss
-    from changes
-
-),
-
-indicators as (
-
-    select
-        symbol,
-        date,
-        close,
-        ret_1d,
-        ret_5d,
-        ret_20d,
-
-        ----------  trend
-        {{ full_window('avg(close)', 'bar_index', 20) }} as sma_20,
-        {{ ta_ema('close', 'bar_index', 12) }} as ema_12,
-
-        ----------  momentum (Wilder-smoothed gains and losses)
-        {{ ta_wilder('gain', 'change_index', 14) }} as avg_gain_14,
-        {{ ta_wilder('loss', 'change_index', 14) }} as avg_loss_14,
-
-        ----------  volatility and volume
-        {{ full_window('stddev_samp(ret_1d)', 'change_index', 20) }} * sqrt(252) as vol_20d,
-        volume / nullif({{ full_window('avg(volume)', 'bar_index', 20) }}, 0) as volume_ratio_20
-
-    from gains_losses
-
-)
+returns as (select * from {{ ref('int_returns') }}),
+trend as (select * from {{ ref('int_trend') }}),
+momentum as (select * from {{ ref('int_momentum') }}),
+volatility as (select * from {{ ref('int_volatility') }}),
+volume as (select * from {{ ref('int_volume') }}),
+alpha158 as (select * from {{ ref('int_alpha158') }}),
+cross_section as (select * from {{ ref('int_cross_section') }}),
+market as (select * from {{ ref('int_market_regime') }})
 
 select
     ----------  ids
-    symbol,
-    date,
+    bars.symbol,
+    bars.date,
 
-    ----------  returns
-    ret_1d,
-    ret_5d,
-    ret_20d,
+    ----------  features, one family per model
+    returns.* exclude (symbol, date),
+    trend.* exclude (symbol, date, state_macd_fast_ema_12, state_plus_dm_sum_14, state_minus_dm_sum_14, state_true_range_sum_14),
+    momentum.* exclude (symbol, date, state_avg_gain_14, state_avg_loss_14),
+    volatility.* exclude (symbol, date),
+    volume.* exclude (symbol, date),
+    alpha158.* exclude (symbol, date),
+    cross_section.* exclude (symbol, date),
+    market.* exclude (date)
 
-    ----------  trend
-    sma_20,
-    ema_12,
-    close / sma_20 - 1 as close_to_sma_20,
-    close / ema_12 - 1 as close_to_ema_12,
-
-    ----------  momentum
-    case
-        when avg_gain_14 + avg_loss_14 > 0 then 100 * avg_gain_14 / (avg_gain_14 + avg_loss_14)
-        when avg_gain_14 is not null then 0
-    end as rsi_14,
-
-    ----------  volatility and volume
-    vol_20d,
-    volume_ratio_20
-
-from indicators
+from bars
+left join returns using (symbol, date)
+left join trend using (symbol, date)
+left join momentum using (symbol, date)
+left join volatility using (symbol, date)
+left join volume using (symbol, date)
+left join alpha158 using (symbol, date)
+left join cross_section using (symbol, date)
+left join market using (date)

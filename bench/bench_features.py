@@ -1,0 +1,134 @@
+"""The feature layer: a full dbt build against pandas, and one partition against a full build.
+
+1. All of fct_features (about 240 columns) for N symbols x Y years in dbt-duckdb, against
+   the `ta` library (pandas, symbol by symbol) computing only the TA-Lib indicators of the
+   same run: the baseline does less work than the candidate. Goal: 10x faster.
+2. One incremental partition (the last business day, with its warm-up) against the full
+   build of the same warehouse. Goal: at most 5% of the full build's time.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.harness import BenchResult, compare
+
+
+def _bars(n_symbols: int, n_days: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2015-01-02", periods=n_days)
+    close = 50 * np.exp(np.cumsum(rng.normal(0, 0.02, (n_days, n_symbols)), axis=0))
+    open_ = close * np.exp(rng.normal(0, 0.005, close.shape))
+    high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.01, close.shape)))
+    low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.01, close.shape)))
+    volume = rng.integers(100_000, 10_000_000, close.shape).astype(float)
+    return pd.DataFrame(
+        {
+            "symbol": np.tile([f"S{i:04d}" for i in range(n_symbols)], n_days),
+            "date": np.repeat(dates, n_symbols),
+            "open": open_.ravel(),
+            "high": high.ravel(),
+            "low": low.ravel(),
+            "close": close.ravel(),
+            "volume": volume.ravel(),
+        }
+    )
+
+
+def _dbt_run(home: Path, *args: str) -> float:
+    from orchestration.project import DBT_PROJECT_DIR, dbt_executable
+
+    env = {**os.environ, "ALPHADAG_HOME": str(home), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            dbt_executable(),
+            "run",
+            "--select",
+            "+fct_features",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(home / "dbt_target"),
+            *args,
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - started
+
+
+def _ta_baseline(bars: pd.DataFrame) -> float:
+    """The TA-Lib indicators of fct_features with the `ta` library, one symbol at a time."""
+    import ta
+
+    started = time.perf_counter()
+    for _, g in bars.groupby("symbol", sort=False):
+        h, lo, c, v = g["high"], g["low"], g["close"], g["volume"]
+        for n in (5, 10, 20, 50, 200):
+            ta.trend.sma_indicator(c, n)
+        for n in (12, 26, 50):
+            ta.trend.ema_indicator(c, n)
+        ta.trend.wma_indicator(c, 20)
+        ta.momentum.rsi(c, 14)
+        macd = ta.trend.MACD(c, 26, 12, 9)
+        macd.macd(), macd.macd_signal(), macd.macd_diff()
+        bands = ta.volatility.BollingerBands(c, 20, 2)
+        bands.bollinger_hband(), bands.bollinger_mavg(), bands.bollinger_lband()
+        ta.volatility.average_true_range(h, lo, c, 14)
+        adx = ta.trend.ADXIndicator(h, lo, c, 14)
+        adx.adx(), adx.adx_pos(), adx.adx_neg()
+        stoch = ta.momentum.StochasticOscillator(h, lo, c, 14, 3)
+        stoch.stoch_signal(), stoch.stoch_signal().rolling(3).mean()
+        ta.momentum.williams_r(h, lo, c, 14)
+        ta.trend.cci(h, lo, c, 14)
+        ta.volume.money_flow_index(h, lo, c, v, 14)
+        ta.volume.on_balance_volume(c, v)
+        ta.momentum.roc(c, 10)
+        c.diff(10)
+    return time.perf_counter() - started
+
+
+def run(quick: bool) -> list[BenchResult]:
+    from ingest.lake import write_partitions
+
+    n_symbols, n_days = (20, 260) if quick else (500, 2520)
+    size = f"{n_symbols} symbols x {n_days} days"
+    bars = _bars(n_symbols, n_days)
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        write_partitions(home / "lake", bars)
+        full = _dbt_run(home)
+        baseline = _ta_baseline(bars)
+        last_day = bars["date"].max().date().isoformat()
+        partition = _dbt_run(home, "--vars", f"{{min_date: '{last_day}', max_date: '{last_day}'}}")
+        full_again = _dbt_run(home, "--full-refresh")
+    full = min(full, full_again)
+    return [
+        compare(
+            "features_full_build_vs_ta_pandas",
+            candidate_seconds=full,
+            baseline="ta library (pandas) per symbol, TA-Lib indicators only",
+            baseline_seconds=baseline,
+            goal=0.1,
+            detail=f"{size}; dbt run +fct_features (all feature columns, includes dbt start-up)",
+        ),
+        compare(
+            "features_one_partition_vs_full_build",
+            candidate_seconds=partition,
+            baseline="full dbt run of the same models",
+            baseline_seconds=full,
+            goal=0.05,
+            detail=f"{size}; incremental run of {last_day} with warm-up",
+        ),
+    ]

@@ -1,0 +1,100 @@
+-- Oscillators (TA-Lib definitions, each null until TA-Lib's lookback has passed).
+-- Incremental: 20 bars of warm-up; Wilder's averages continue from the stored ones.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['symbol', 'date'], on_schema_change='fail') }}
+with
+
+bars as (
+
+    {{ bars_with_warm_up(20) }}
+
+),
+
+anchors as (
+
+    {{ anchor_state(['state_avg_gain_14', 'state_avg_loss_14']) }}
+
+),
+
+changes as (
+
+    select
+        *,
+        greatest(close - prev_close, 0) as gain,
+        greatest(prev_close - close, 0) as loss,
+        {{ trailing('max(high)', 14) }} as highest_14,
+        {{ trailing('min(low)', 14) }} as lowest_14,
+        {{ trailing('avg(typical_price)', 14) }} as typical_price_sma_14,
+        {{ trailing('list(typical_price)', 14) }} as typical_prices_14,
+        lag(close, 10) over (partition by symbol order by date) as close_10_ago
+    from bars
+    left join anchors using (symbol)
+
+),
+
+smoothed as (
+
+    select
+        *,
+        {{ ta_wilder('gain', 'change_index', 14, anchor=anchor_of('state_avg_gain_14', by_change=true)) }} as avg_gain_14,
+        {{ ta_wilder('loss', 'change_index', 14, anchor=anchor_of('state_avg_loss_14', by_change=true)) }} as avg_loss_14,
+        case when bar_index >= 13 then
+            case when highest_14 <> lowest_14 then 100 * (close - lowest_14) / (highest_14 - lowest_14) else 0 end
+        end as fast_k_14
+    from changes
+
+),
+
+stochastic as (
+
+    select
+        *,
+        {{ full_window('avg(fast_k_14)', 'bar_index - 13', 3) }} as slow_k
+    from smoothed
+
+),
+
+oscillators as (
+
+    select
+        *,
+        {{ full_window('avg(slow_k)', 'bar_index - 15', 3) }} as slow_d,
+        -- CCI's mean deviation is taken from the current window's mean
+        list_avg(list_transform(typical_prices_14, p -> abs(p - typical_price_sma_14))) as mean_deviation_14
+    from stochastic
+
+)
+
+select
+    ----------  ids
+    symbol,
+    date,
+
+    ----------  oscillators
+    case
+        when avg_gain_14 + avg_loss_14 > 0 then 100 * avg_gain_14 / (avg_gain_14 + avg_loss_14)
+        when avg_gain_14 is not null then 0
+    end as rsi_14,
+    -- STOCH(14, 3 SMA, 3 SMA): both lines start on bar 17, TA-Lib's lookback
+    case when bar_index >= 17 then slow_k end as stoch_k,
+    slow_d as stoch_d,
+    case when bar_index >= 13 then
+        case when highest_14 <> lowest_14 then -100 * (highest_14 - close) / (highest_14 - lowest_14) else 0 end
+    end as willr_14,
+    case when bar_index >= 13 then
+        case
+            when typical_price <> typical_price_sma_14 and mean_deviation_14 <> 0
+                then (typical_price - typical_price_sma_14) / (0.015 * mean_deviation_14)
+            else 0
+        end
+    end as cci_14,
+
+    ----------  rate of change
+    case when close_10_ago <> 0 then 100 * (close / close_10_ago - 1) end as roc_10,
+    close - close_10_ago as mom_10,
+
+    ----------  recursion state that incremental runs continue from (not features)
+    avg_gain_14 as state_avg_gain_14,
+    avg_loss_14 as state_avg_loss_14
+
+from oscillators
+where {{ in_partition_window() }}

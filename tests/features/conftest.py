@@ -1,0 +1,122 @@
+"""A real dbt build of the feature layer on a temporary warehouse, shared per session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from ingest.lake import write_partitions
+from orchestration.project import DBT_PROJECT_DIR, dbt_executable
+
+# Long enough that a closed form with weights q^(-i) would overflow for a 12-bar EMA.
+LONG_SERIES_BARS = 4600
+
+
+def random_bars(
+    symbols: list[str], n_bars: int, seed: int, start: str = "2005-01-03"
+) -> pd.DataFrame:
+    """Random-walk OHLCV bars with consistent highs and lows, on business days."""
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range(start, periods=n_bars)
+    frames = []
+    for symbol in symbols:
+        close = 50 * np.exp(np.cumsum(rng.normal(0, 0.02, n_bars)))
+        open_ = close * np.exp(rng.normal(0, 0.005, n_bars))
+        high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.01, n_bars)))
+        low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.01, n_bars)))
+        volume = rng.integers(100_000, 10_000_000, n_bars).astype(float)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "symbol": symbol,
+                    "date": dates,
+                    "open": open_,
+                    "high": high,
+                    "low": low,
+                    "close": close,
+                    "volume": volume,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def reference_bars(reference_dir: Path) -> pd.DataFrame:
+    """TA-Lib's 252-bar regression series (symbol TAREF, dated on business days from
+    2012-01-03) and the real daily bars of AAPL, IBM, KO and MSFT."""
+    talib_bars = pd.read_csv(reference_dir / "indicators" / "talib_ref_252bars.csv")
+    talib_bars["date"] = pd.bdate_range("2012-01-03", periods=len(talib_bars))
+    talib_bars["symbol"] = "TAREF"
+    frames = [talib_bars.drop(columns="bar")]
+    for path in sorted((reference_dir / "prices").glob("csvdir_daily_*.csv")):
+        prices = pd.read_csv(path, parse_dates=["date"])
+        prices["symbol"] = path.stem.removeprefix("csvdir_daily_")
+        frames.append(prices[["symbol", "date", "open", "high", "low", "close", "volume"]])
+    return pd.concat(frames, ignore_index=True)
+
+
+def dbt_build(home: Path, *args: str, command: str = "build") -> None:
+    """`dbt build` (models, data tests and unit tests), or another dbt `command`, against
+    the warehouse in `home`."""
+    env = {**os.environ, "ALPHADAG_HOME": str(home), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    completed = subprocess.run(
+        [
+            dbt_executable(),
+            command,
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(home / "dbt_target"),
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:]
+
+
+def read_table(home: Path, sql: str) -> pd.DataFrame:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).df()
+
+
+@pytest.fixture(scope="session")
+def feature_bars(reference_dir: Path) -> pd.DataFrame:
+    """The bars every feature test builds from: reference series plus random walks."""
+    return pd.concat(
+        [
+            reference_bars(reference_dir),
+            random_bars(["RND1"], LONG_SERIES_BARS, seed=1),
+            random_bars(["RND2", "RND3"], 900, seed=2, start="2011-06-01"),
+        ],
+        ignore_index=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def feature_home(tmp_path_factory: pytest.TempPathFactory, feature_bars: pd.DataFrame) -> Path:
+    """A temporary ALPHADAG_HOME with those bars in the lake and the dbt project built."""
+    home = tmp_path_factory.mktemp("features")
+    write_partitions(home / "lake", feature_bars)
+    dbt_build(home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def features(feature_home: Path) -> pd.DataFrame:
+    """fct_features with each bar's OHLCV beside it, ordered by symbol and date."""
+    return read_table(
+        feature_home,
+        "select f.*, b.open, b.high, b.low, b.close, b.volume "
+        "from fct_features f join stg_ohlcv b using (symbol, date) order by symbol, date",
+    )
