@@ -6,12 +6,10 @@ the definitions (`feature_repo.catalog` and `feature_repo.files` do not import i
 
 import dagster as dg
 
-from feature_repo.catalog import definitions_version
+from feature_repo.catalog import definitions_version, export_sql, load_catalog
 from feature_repo.files import newest_day_and_symbols, write_features
 from orchestration.settings import Settings
 from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
-
-FEATURES_EXPORT_SQL = "select *, cast(date as timestamp) as event_timestamp from fct_features"
 
 
 @dg.asset(
@@ -25,7 +23,9 @@ def feature_lake(
     context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]
 ) -> dg.MaterializeResult:
     destination = settings.features_file
-    rows = Warehouse(settings.warehouse_path).export_parquet(FEATURES_EXPORT_SQL, destination)
+    rows = Warehouse(settings.warehouse_path).export_parquet(
+        export_sql(load_catalog()), destination
+    )
     context.log.info(f"exported {rows} feature rows to {destination}")
     return dg.MaterializeResult(
         metadata={"rows": rows, "path": dg.MetadataValue.path(str(destination))}

@@ -48,6 +48,28 @@ DATA_TYPES = {
 }
 
 
+# Feast type name -> the DuckDB type the Parquet export must carry, so that what Feast
+# serves has exactly the declared type (an INTEGER column declared as a double would
+# fail Feast's type check at materialization).
+SQL_TYPES = {
+    "Float64": "DOUBLE",
+    "Float32": "FLOAT",
+    "Int32": "INTEGER",
+    "Int64": "BIGINT",
+    "Bool": "BOOLEAN",
+    "String": "VARCHAR",
+}
+
+
+def export_sql(specs: list[FeatureSpec], table: str = "fct_features") -> str:
+    """The query that exports `table` for Feast: keys, each declared column cast to its
+    declared type, and the event timestamp."""
+    columns = ", ".join(f"cast({s.name} as {SQL_TYPES[s.dtype]}) as {s.name}" for s in specs)
+    return (
+        f"select symbol, date, {columns}, cast(date as timestamp) as event_timestamp from {table}"
+    )
+
+
 class CatalogError(ValueError):
     """fct_features.yml breaks the contract with the feature store."""
 

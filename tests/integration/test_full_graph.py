@@ -6,6 +6,7 @@ import math
 
 import dagster as dg
 import duckdb
+import pandas as pd
 import pytest
 
 from orchestration.definitions import build_definitions
@@ -97,9 +98,16 @@ def test_feast_serves_online_features(built_home) -> None:
 
     store = open_store(settings.home)
     repo = build_feature_repo(settings.features_dir)
-    served = online_features(store, repo, ["SIM0001"])
-    assert served.loc[0, "symbol"] == "SIM0001"
-    assert served.drop(columns=["symbol"]).notna().all(axis=1).iloc[0]
+    served = online_features(store, repo, ["SIM0001"]).iloc[0]
+    assert served["symbol"] == "SIM0001"
+    # what is served is the newest offline row (a feature whose window is longer than
+    # this one-year history, such as a 252-day regime, is null in both)
+    offline = pd.read_parquet(settings.features_file)
+    newest = offline[offline["symbol"] == "SIM0001"].sort_values("date").iloc[-1]
+    assert served["date"] == pd.Timestamp(newest["date"])
+    names = repo.model_feature_names()
+    assert served[names].astype(float).equals(newest[names].astype(float))
+    assert served[["ret_1d", "rsi_14"]].notna().all()
 
 
 def test_rerun_is_idempotent_and_deterministic(built_home) -> None:

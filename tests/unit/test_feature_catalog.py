@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 
 from feature_repo.catalog import (
     FAMILIES,
     FEATURES_YML,
+    SQL_TYPES,
     CatalogError,
     definitions_version,
+    export_sql,
     families,
     load_catalog,
     service_name,
@@ -99,3 +102,17 @@ def test_a_catalog_without_model_features_has_no_service(tmp_path: Path) -> None
         service_name(
             load_catalog(_yml(tmp_path, [_column("sma_20", "trend", model_feature=False)]))
         )
+
+
+def test_export_casts_every_declared_column_to_its_type() -> None:
+    # an INTEGER column (a regime flag) declared without data_type is served as a double
+    specs = load_catalog()
+    con = duckdb.connect()
+    columns = ", ".join(f"1::INTEGER as {s.name}" for s in specs)
+    con.execute(
+        f"create table fct_features as select 'A' as symbol, date '2024-01-02' as date, {columns}"
+    )
+    exported = con.execute(f"describe {export_sql(specs)}").fetchall()
+    types = {name: kind for name, kind, *_ in exported}
+    assert types["event_timestamp"] == "TIMESTAMP"
+    assert all(types[s.name] == SQL_TYPES[s.dtype] for s in specs)

@@ -179,7 +179,6 @@ def test_tune_keeps_optuna_quiet_and_restores_verbosity(tiny, caplog) -> None:
     assert not [r for r in caplog.records if "Trial" in r.getMessage()]
 
 
-
 def test_progress_callback_sees_every_new_trial(tiny) -> None:
     train, valid = tiny
     seen: list[tuple[int, float, float]] = []
