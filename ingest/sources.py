@@ -1,8 +1,8 @@
 """Where raw bars come from: one entry point for every kind of source.
 
 A source is named by a short string (``ALPHADAG_SOURCE``) so that the same pipeline runs
-on the built-in simulator, on a folder of CSV or Parquet files, or (later) on a provider,
-and everything after this module sees canonical bars (:mod:`ingest.schema`) only.
+on the built-in simulator, on a folder of CSV or Parquet files, or on Yahoo Finance (the
+optional ``yfinance`` extra), and everything after this module sees canonical bars (:mod:`ingest.schema`) only.
 
 Forms: ``simulator``, ``sample``, ``yfinance``, ``csv:DIR``, ``parquet:DIR``.
 
@@ -20,22 +20,23 @@ to a split column that still flags the split).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
-from ingest.schema import find_column, to_canonical
+from ingest.schema import empty_bars, find_column, to_canonical
 from ingest.simulator import SimulatorConfig, simulate_market
 
 SOURCE_KINDS = ("simulator", "sample", "csv", "parquet", "yfinance")
 DIRECTORY_KINDS = ("csv", "parquet")
 DEFAULT_SIMULATOR_SYMBOLS = 50
 _VALID_FORMS = "simulator, sample, yfinance, csv:DIR, parquet:DIR"
-_AVAILABLE = "use simulator, sample, csv:DIR or parquet:DIR"
+_YFINANCE_EXTRA = "uv sync --extra yfinance"
 
 
 @dataclass(frozen=True)
@@ -100,18 +101,20 @@ def load_source(
     symbols have generated names. For file sources and ``sample``, a list keeps those
     symbols (each must exist); a number or ``None`` keeps every symbol there is,
     because truncating a user's data to an arbitrary count would silently drop symbols.
+    For ``yfinance`` the universe must be a list (Yahoo has no "every symbol"), and each
+    symbol must come back with bars (see :func:`read_yfinance`).
     ``seed`` only matters for the simulator.
     """
     if end < start:
         raise ValueError(f"end ({end}) is before start ({start})")
     if spec.kind == "simulator":
         return _load_simulator(start=start, end=end, universe=universe, seed=seed)
+    if spec.kind == "yfinance":
+        return SourceData(bars=read_yfinance(universe, start=start, end=end), oracle=None)
     if spec.kind in DIRECTORY_KINDS and spec.path is not None:
         bars = _read_directory(spec.path, spec.kind)
-    elif spec.kind == "sample":
-        bars = read_sample()
     else:
-        raise ValueError(f"source {spec.kind!r} is not available yet; {_AVAILABLE}")
+        bars = read_sample()
     if isinstance(universe, list | tuple):
         missing = sorted(set(universe) - set(bars["symbol"].unique()))
         if missing:
@@ -141,6 +144,115 @@ def read_sample() -> pd.DataFrame:
     except OSError as exc:
         raise ValueError(f"sample: cannot read {path} ({exc})") from None
     return to_canonical(raw, source=str(path))
+
+
+def read_yfinance(universe: list[str] | int | None, *, start: date, end: date) -> pd.DataFrame:
+    """Daily bars of the ``universe`` symbols for ``start..end`` from Yahoo Finance.
+
+    Needs the optional ``yfinance`` package (``uv sync --extra yfinance``) and internet.
+    One ``yfinance.download`` call fetches every symbol, with ``auto_adjust=False``: open,
+    high, low, close and volume come back as traded, and Yahoo's ``Adj Close`` (split-
+    and dividend-adjusted) becomes ``adj_close``, so ``stg_ohlcv`` applies the adjustment
+    exactly once, as for every other source. Both column layouts of the returned frame
+    are accepted ((field, ticker) and (ticker, field)), as is a tz-aware index (the
+    exchange's calendar date is kept). Rows without a close (days a symbol did not
+    trade in a multi-symbol download) are dropped. Symbols are upper-cased, as Yahoo
+    does. Every symbol must come back with at least one bar; otherwise, as on a network
+    failure, the error is one line naming the symbols.
+    """
+    if not isinstance(universe, list | tuple) or not universe:
+        raise ValueError(
+            "yfinance: the universe must list the symbols to download "
+            f"(ALPHADAG_UNIVERSE=AAPL,MSFT,...), got {universe!r}"
+        )
+    try:
+        import yfinance
+    except ImportError:
+        raise ValueError(
+            "yfinance: the yfinance package is not installed; "
+            f"install the optional extra with `{_YFINANCE_EXTRA}`"
+        ) from None
+    symbols = list(dict.fromkeys(str(symbol).strip().upper() for symbol in universe))
+    named = ", ".join(symbols)
+    span = f"{start}..{end}"
+    reasons = _ErrorRecords()
+    logger = logging.getLogger("yfinance")
+    logger.addHandler(reasons)
+    try:
+        raw = yfinance.download(
+            symbols,
+            start=start.isoformat(),
+            end=(end + timedelta(days=1)).isoformat(),  # yfinance's end is exclusive
+            interval="1d",
+            auto_adjust=False,
+            actions=False,
+            group_by="column",
+            progress=False,
+            threads=True,
+        )
+    except Exception as exc:
+        raise ValueError(
+            f"yfinance: download of {named} ({span}) failed: {_one_line(exc)}"
+        ) from None
+    finally:
+        logger.removeHandler(reasons)
+    bars = _yfinance_to_bars(raw, symbols)
+    missing = [symbol for symbol in symbols if symbol not in set(bars["symbol"])]
+    if missing:
+        why = f": {reasons.first}" if reasons.first else " (unknown symbol or no network?)"
+        raise ValueError(f"yfinance: no bars for {', '.join(missing)} ({span}){why}")
+    in_range = bars["date"].between(pd.Timestamp(start), pd.Timestamp(end))
+    return bars[in_range].reset_index(drop=True)
+
+
+class _ErrorRecords(logging.Handler):
+    """Keeps the first error yfinance logs (it logs failed symbols instead of raising)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.first = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = _one_line(record.getMessage())
+        if text and not self.first and "failed download" not in text.lower():
+            self.first = text
+
+
+def _one_line(error: object) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _yfinance_to_bars(raw: pd.DataFrame | None, symbols: list[str]) -> pd.DataFrame:
+    """Long canonical bars from the wide frame ``yfinance.download`` returns."""
+    if raw is None or raw.empty:
+        return empty_bars(with_adj_close=True)
+    columns = raw.columns
+    if isinstance(columns, pd.MultiIndex):
+        if "Ticker" in columns.names:
+            ticker_level = columns.names.index("Ticker")
+        else:  # unnamed levels: the one holding "Close" is the field level
+            ticker_level = 1 if "Close" in columns.get_level_values(0) else 0
+        wide = raw.copy()
+        wide.columns = wide.columns.set_names(
+            ["symbol" if level == ticker_level else "field" for level in range(2)]
+        )
+        long = wide.stack(level="symbol", future_stack=True)
+        long.index = long.index.set_names(["date", "symbol"])
+        long = long.reset_index()
+    elif len(symbols) == 1:  # one symbol, flat columns (multi_level_index=False)
+        long = raw.rename_axis("date").reset_index().assign(symbol=symbols[0])
+    else:
+        raise ValueError(
+            f"yfinance: unexpected flat columns for {len(symbols)} symbols "
+            f"({', '.join(map(str, columns))})"
+        )
+    long.columns = [str(column) for column in long.columns]
+    close = find_column(long, "close")
+    if close is None:
+        raise ValueError(f"yfinance: no Close column in the download ({', '.join(long.columns)})")
+    long = long[long[close].notna()]
+    return to_canonical(long, source="yfinance")
 
 
 def _load_simulator(

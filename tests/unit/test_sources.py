@@ -179,14 +179,6 @@ def test_simulator_source_rejects_symbol_names():
         load_source(SourceSpec("simulator"), start=START, end=END, universe=["AAPL"])
 
 
-def test_later_sources_say_so():
-    with pytest.raises(
-        ValueError,
-        match="source 'yfinance' is not available yet; use simulator, sample, csv:DIR",
-    ):
-        load_source(SourceSpec("yfinance"), start=START, end=END, universe=None)
-
-
 def test_sample_source_is_real_offline_and_adjusts_splits_once():
     data = load_source(
         SourceSpec("sample"), start=date(2005, 1, 1), end=date(2005, 12, 31), universe=None
