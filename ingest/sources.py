@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -213,13 +214,14 @@ class _ErrorRecords(logging.Handler):
         self.first = ""
 
     def emit(self, record: logging.LogRecord) -> None:
-        text = _one_line(record.getMessage())
+        # yfinance prefixes its reasons with the symbols ("['XYZ']: ...", "$XYZ: ...")
+        text = re.sub(r"^(\[[^\]]*\]|\$\S+):\s*", "", _one_line(record.getMessage()))
         if text and not self.first and "failed download" not in text.lower():
             self.first = text
 
 
 def _one_line(error: object) -> str:
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    lines = [" ".join(line.split()) for line in str(error).strip().splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__
 
 
