@@ -71,11 +71,11 @@ def backtest(
 
     strategy = f"top{config.top_k}_long_only"
     start_date, end_date = result.returns.index[0].date(), result.returns.index[-1].date()
+    # The MLflow run names the exact model (a version number repeats across homes).
     backtest_id = hashlib.sha256(
         json.dumps(
             [
-                lightgbm_model.name,
-                lightgbm_model.version,
+                lightgbm_model.run_id,
                 config.model_dump(),
                 str(start_date),
                 str(end_date),
