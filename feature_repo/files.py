@@ -4,8 +4,6 @@ feature service that produced them. No feast import: models read the tag cheaply
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 from datetime import date
 from pathlib import Path
 
@@ -13,6 +11,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from ingest.lake import write_table_atomic
 
 FEATURE_SERVICE_KEY = b"alphadag.feature_service"
 
@@ -25,13 +25,7 @@ def write_features(frame: pd.DataFrame, path: Path, feature_service: str) -> str
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), FEATURE_SERVICE_KEY: feature_service.encode()}
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_table_atomic(table, path)
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 

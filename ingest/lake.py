@@ -78,7 +78,7 @@ def write_partition(lake_root: Path, day: date, bars: pd.DataFrame) -> Path:
     rows = bars[pd.to_datetime(bars["date"]).dt.normalize() == pd.Timestamp(day)]
     if rows.empty and target.exists():
         return target
-    _write_atomic(_to_table(rows, sort=True), target)
+    write_table_atomic(_to_table(rows, sort=True), target)
     return target
 
 
@@ -104,7 +104,7 @@ def _write_day_slices(table: pa.Table, target_of: Callable[[date], Path]) -> lis
     paths = []
     for begin, end in zip(starts, ends, strict=True):
         target = target_of(_as_date(sorted_days[begin]))
-        _write_atomic(table.slice(begin, end - begin), target)
+        write_table_atomic(table.slice(begin, end - begin), target)
         paths.append(target)
     return paths
 
@@ -182,7 +182,7 @@ def read_oracle(lake_root: Path) -> pd.DataFrame:
 
 def write_frame(frame: pd.DataFrame, target: Path) -> Path:
     """Write any frame atomically to ``target`` (quarantine files use this)."""
-    _write_atomic(pa.Table.from_pandas(frame, preserve_index=False), target)
+    write_table_atomic(pa.Table.from_pandas(frame, preserve_index=False), target)
     return target
 
 
@@ -275,7 +275,7 @@ def _to_table(bars: pd.DataFrame, *, sort: bool = False) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _write_atomic(table: pa.Table, target: Path) -> None:
+def write_table_atomic(table: pa.Table, target: Path) -> None:
     """Write to a unique temp file beside ``target``, then rename over it."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex}.tmp")
