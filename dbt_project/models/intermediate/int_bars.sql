@@ -7,8 +7,15 @@ with
 
 bars as (
 
+    {%- set files = lake_ohlcv_files(window.start, window.end) if window is not none else [] %}
+    {%- if files | length == 0 %}
     select symbol, date, open, high, low, close, volume, null::bigint as stored_index
     from {{ ref('stg_ohlcv') }}
+    {%- else %}
+    -- stg_ohlcv over the window's lake folders only: no scan of the whole lake
+    select symbol, date, open, high, low, close, volume, null::bigint as stored_index
+    from ({{ staged_ohlcv(read_lake_files(files)) }}) as staged
+    {%- endif %}
     {%- if window is not none %}
     where date between '{{ window.start }}' and '{{ window.end }}'
 

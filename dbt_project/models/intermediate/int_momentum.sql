@@ -33,8 +33,11 @@ changes as (
 
 smoothed as (
 
+    -- CCI's mean deviation is taken from the current window's mean; computed here so that
+    -- the 14-value lists do not travel through the later window passes
     select
-        *,
+        * exclude (typical_prices_14),
+        list_avg(list_transform(typical_prices_14, p -> abs(p - typical_price_sma_14))) as mean_deviation_14,
         {{ ta_wilder('gain', 'change_index', 14, anchor=anchor_of('state_avg_gain_14', by_change=true)) }} as avg_gain_14,
         {{ ta_wilder('loss', 'change_index', 14, anchor=anchor_of('state_avg_loss_14', by_change=true)) }} as avg_loss_14,
         case when bar_index >= 13 then
@@ -57,9 +60,7 @@ oscillators as (
 
     select
         *,
-        {{ full_window('avg(slow_k)', 'bar_index - 15', 3) }} as slow_d,
-        -- CCI's mean deviation is taken from the current window's mean
-        list_avg(list_transform(typical_prices_14, p -> abs(p - typical_price_sma_14))) as mean_deviation_14
+        {{ full_window('avg(slow_k)', 'bar_index - 15', 3) }} as slow_d
     from stochastic
 
 )

@@ -67,7 +67,6 @@ averages as (
         -- TA-Lib's MACD seeds both averages on bar 25, where the 26-bar one can start:
         -- the 12-bar average starts from the mean of bars 14..25, not of bars 0..11.
         {{ ta_ema('close', 'bar_index', 12, seed_at=25, anchor=anchor_of('state_macd_fast_ema_12')) }} as macd_fast_ema_12,
-        {{ ta_ema('close', 'bar_index', 26, anchor=anchor_of('ema_26')) }} as macd_slow_ema_26,
 
         {{ ta_wilder_sum('plus_dm', 'change_index', 14, seed_at=12, anchor=anchor_of('state_plus_dm_sum_14', by_change=true)) }} as plus_dm_sum_14,
         {{ ta_wilder_sum('minus_dm', 'change_index', 14, seed_at=12, anchor=anchor_of('state_minus_dm_sum_14', by_change=true)) }} as minus_dm_sum_14,
@@ -81,7 +80,7 @@ directional_index as (
 
     select
         *,
-        macd_fast_ema_12 - macd_slow_ema_26 as macd_line,
+        macd_fast_ema_12 - ema_26 as macd_line,
         case when change_index >= 13 and true_range_sum_14 <> 0 then 100 * plus_dm_sum_14 / true_range_sum_14 end as plus_di_14,
         case when change_index >= 13 and true_range_sum_14 <> 0 then 100 * minus_dm_sum_14 / true_range_sum_14 end as minus_di_14
     from averages
