@@ -15,7 +15,6 @@ models' span (first start to last end in dbt's run_results.json) and dbt's fixed
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
 import time
@@ -57,28 +56,13 @@ def _dbt_run(
     home: Path, *args: str, select: tuple[str, ...] = ("+fct_features",)
 ) -> tuple[float, float]:
     """Run dbt; return the process's wall time and the time its models took."""
-    from orchestration.project import DBT_PROJECT_DIR, dbt_executable
+    from orchestration.project import dbt_cli
 
-    env = {**os.environ, "ALPHADAG_HOME": str(home), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            dbt_executable(),
-            "run",
-            "--select",
-            *select,
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(home / "dbt_target"),
-            *args,
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
+    argv, env = dbt_cli(
+        "run", "--select", *select, "--target-path", str(home / "dbt_target"), *args, home=home
     )
+    started = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, capture_output=True)
     wall = time.perf_counter() - started
     # the models' span: first model start to last model end (dbt runs up to `threads`
     # models at once, so the sum of their execution times would overcount)

@@ -24,24 +24,28 @@ def dbt_executable() -> str:
     return str(beside_python) if beside_python.exists() else "dbt"
 
 
+def dbt_cli(command: str, *args: str, home: Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """The argument list and environment of a dbt command on this project, against the
+    warehouse under `home` (default: the environment's ALPHADAG_HOME)."""
+    argv = [
+        dbt_executable(),
+        command,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        *args,
+    ]
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    if home is not None:
+        env["ALPHADAG_HOME"] = str(home)
+    return argv, env
+
+
 def prepare_dbt_manifest() -> Path:
     """Parse the dbt project into target/manifest.json and return its path."""
-    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    completed = subprocess.run(
-        [
-            dbt_executable(),
-            "parse",
-            "--quiet",
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    argv, env = dbt_cli("parse", "--quiet")
+    completed = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise RuntimeError(f"dbt parse failed:\n{completed.stdout}{completed.stderr}")
     return DBT_PROJECT.manifest_path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pandas as pd
 import pytest
 
 from ingest.lake import write_partitions
-from orchestration.project import DBT_PROJECT_DIR, dbt_executable
+from orchestration.project import dbt_cli
 
 # Long enough that a closed form with weights q^(-i) would overflow for a 12-bar EMA.
 LONG_SERIES_BARS = 4600
@@ -64,24 +63,8 @@ def reference_bars(reference_dir: Path) -> pd.DataFrame:
 def dbt_build(home: Path, *args: str, command: str = "build") -> None:
     """`dbt build` (models, data tests and unit tests), or another dbt `command`, against
     the warehouse in `home`."""
-    env = {**os.environ, "ALPHADAG_HOME": str(home), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    completed = subprocess.run(
-        [
-            dbt_executable(),
-            command,
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(home / "dbt_target"),
-            *args,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    argv, env = dbt_cli(command, "--target-path", str(home / "dbt_target"), *args, home=home)
+    completed = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     assert completed.returncode == 0, completed.stdout[-4000:]
 
 
