@@ -35,6 +35,11 @@ def nightly_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinit
     )
 
 
+def partition_range_tags(keys: list[str]) -> dict[str, str]:
+    """Tags that make one run cover partitions ``keys[0] .. keys[-1]`` (single-run backfill)."""
+    return {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+
+
 def execute_build_everything(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -51,7 +56,7 @@ def execute_build_everything(
         raise ValueError("the configured date range holds no business day")
     return job.execute_in_process(
         instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
+        tags=partition_range_tags(keys),
         run_config=dict(run_config or {}),
         raise_on_error=False,
     )

@@ -11,15 +11,12 @@ import hashlib
 from datetime import date
 
 import dagster as dg
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from ingest.inbox import archive, archived_copy, content_hash, pending_files, reject
 from ingest.ingestion import partition_day
 from ingest.lake import stored_symbols
 from ingest.sources import DIRECTORY_KINDS, load_source, read_bars_file
+from orchestration.jobs import partition_range_tags
 from orchestration.settings import Settings
 
 INGEST_JOB_NAME = "ingest_raw_ohlcv"
@@ -34,11 +31,6 @@ def build_ingest_job(partitions_def: dg.PartitionsDefinition) -> dg.UnresolvedAs
         partitions_def=partitions_def,
         description="Raw bars only (inbox files, new symbols); downstream waits for the next build.",
     )
-
-
-def partition_range_tags(keys: list[str]) -> dict[str, str]:
-    """Tags that make one run cover partitions ``keys[0] .. keys[-1]`` (single-run backfill)."""
-    return {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
 
 
 def _keys_between(partitions_def: dg.PartitionsDefinition, first: date, last: date) -> list[str]:

@@ -11,7 +11,8 @@ import pytest
 
 from ingest.lake import read_bars
 from orchestration.definitions import build_definitions
-from orchestration.sensors import INGEST_JOB_NAME, partition_range_tags
+from orchestration.jobs import partition_range_tags
+from orchestration.sensors import INGEST_JOB_NAME
 from orchestration.settings import Settings
 
 
