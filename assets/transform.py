@@ -1,14 +1,15 @@
 """The dbt project as assets: each model is its own node, dbt tests become asset checks."""
 
-import json
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from orchestration.project import DBT_PROJECT
+from orchestration.project import DBT_PROJECT, window_env
 from orchestration.settings import Settings
 from orchestration.warehouse import WAREHOUSE_POOL
 
@@ -30,7 +31,7 @@ def build_dbt_models(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefini
     """The dbt models as assets partitioned like the raw bars.
 
     A run over a range of partitions is one `dbt build` (single-run backfill policy) that
-    receives the range as `--vars {min_date, max_date}`: the incremental feature models
+    receives the range in its environment (`window_env`): the incremental feature models
     then compute only those days plus the warm-up bars their windows need, so a nightly
     partition does not recompute the history.
     """
@@ -50,16 +51,30 @@ def build_dbt_models(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefini
     ) -> Iterator[Any]:
         # dbt reads the warehouse and lake paths from ALPHADAG_HOME (profiles.yml, sources).
         settings.export_env()
-        dbt_vars = json.dumps(partition_vars(context.partition_time_window))
-        yield from dbt.cli(["build", "--vars", dbt_vars], context=context).stream()
+        # dbt.cli starts the dbt process with a copy of this environment
+        with environment(partition_env(context.partition_time_window)):
+            invocation = dbt.cli(["build"], context=context)
+        yield from invocation.stream()
 
     return dbt_models
 
 
-def partition_vars(window: dg.TimeWindow) -> dict[str, str]:
-    """The dbt vars of a partition window: its first and last calendar day (the window's
-    end is exclusive)."""
-    return {
-        "min_date": window.start.date().isoformat(),
-        "max_date": (window.end - timedelta(days=1)).date().isoformat(),
-    }
+def partition_env(window: dg.TimeWindow) -> dict[str, str]:
+    """The dbt window of a partition window: its first and last calendar day (the
+    partition window's end is exclusive)."""
+    return window_env(window.start.date(), (window.end - timedelta(days=1)).date())
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block, then restore them."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

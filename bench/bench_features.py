@@ -18,7 +18,7 @@ import json
 import subprocess
 import tempfile
 import time
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -53,13 +53,23 @@ INDICATOR_MODELS = ("+int_trend", "+int_momentum", "+int_volatility", "+int_volu
 
 
 def _dbt_run(
-    home: Path, *args: str, select: tuple[str, ...] = ("+fct_features",)
+    home: Path,
+    *args: str,
+    select: tuple[str, ...] = ("+fct_features",),
+    window: tuple[date, date] | None = None,
 ) -> tuple[float, float]:
     """Run dbt; return the process's wall time and the time its models took."""
     from orchestration.project import dbt_cli
 
     argv, env = dbt_cli(
-        "run", "--select", *select, "--target-path", str(home / "dbt_target"), *args, home=home
+        "run",
+        "--select",
+        *select,
+        "--target-path",
+        str(home / "dbt_target"),
+        *args,
+        home=home,
+        window=window,
     )
     started = time.perf_counter()
     subprocess.run(argv, env=env, check=True, capture_output=True)
@@ -123,9 +133,8 @@ def run(quick: bool) -> list[BenchResult]:
         full, full_models = _dbt_run(home)
         baseline = _ta_baseline(bars)
         indicators, indicator_models = _dbt_run(home, "--full-refresh", select=INDICATOR_MODELS)
-        last_day = bars["date"].max().date().isoformat()
-        window = f"{{min_date: '{last_day}', max_date: '{last_day}'}}"
-        partition, partition_models = _dbt_run(home, "--vars", window)
+        last_day = bars["date"].max().date()
+        partition, partition_models = _dbt_run(home, window=(last_day, last_day))
         full_again, full_again_models = _dbt_run(home, "--full-refresh")
     if full_again < full:
         full, full_models = full_again, full_again_models

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 from dagster_dbt import DbtProject
@@ -24,9 +25,28 @@ def dbt_executable() -> str:
     return str(beside_python) if beside_python.exists() else "dbt"
 
 
-def dbt_cli(command: str, *args: str, home: Path | None = None) -> tuple[list[str], dict[str, str]]:
+# The partition window of a dbt run: first and last day, inclusive.
+WINDOW_ENV = ("ALPHADAG_WINDOW_START", "ALPHADAG_WINDOW_END")
+
+
+def window_env(first_day: date, last_day: date) -> dict[str, str]:
+    """The environment that limits a dbt run of the incremental models to the days
+    first_day..last_day (inclusive); see dbt_project/macros/incremental.sql. An
+    environment variable rather than `--vars`: new vars force dbt to re-parse the project."""
+    if last_day < first_day:
+        raise ValueError(f"empty dbt window: {first_day} to {last_day}")
+    return dict(zip(WINDOW_ENV, (first_day.isoformat(), last_day.isoformat()), strict=True))
+
+
+def dbt_cli(
+    command: str,
+    *args: str,
+    home: Path | None = None,
+    window: tuple[date, date] | None = None,
+) -> tuple[list[str], dict[str, str]]:
     """The argument list and environment of a dbt command on this project, against the
-    warehouse under `home` (default: the environment's ALPHADAG_HOME)."""
+    warehouse under `home` (default: the environment's ALPHADAG_HOME), over the partition
+    `window` (first and last day; default: everything)."""
     argv = [
         dbt_executable(),
         command,
@@ -39,6 +59,10 @@ def dbt_cli(command: str, *args: str, home: Path | None = None) -> tuple[list[st
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     if home is not None:
         env["ALPHADAG_HOME"] = str(home)
+    for name in WINDOW_ENV:
+        env.pop(name, None)
+    if window is not None:
+        env.update(window_env(*window))
     return argv, env
 
 

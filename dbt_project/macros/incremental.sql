@@ -1,19 +1,31 @@
 {#
   Incremental runs over a partition window.
 
-  The orchestrator passes the window of business days to build as
-  `--vars '{min_date: ..., max_date: ...}'`. A model built incrementally reads only the
-  window's bars plus the warm-up its windows need (a number of bars before the window
-  start), computes, and replaces the window's rows. Exponential averages and running
-  sums do not need their whole history: they continue from the value stored on the last
-  bar before the window (the anchor), exactly as the recursion would. Without vars, or on
-  the first build, a model computes the whole history.
+  The orchestrator passes the window of business days to build in the environment
+  variables ALPHADAG_WINDOW_START and ALPHADAG_WINDOW_END (ISO dates, inclusive). A model
+  built incrementally reads only the window's bars plus the warm-up its windows need (a
+  number of bars before the window start), computes, and replaces the window's rows.
+  Exponential averages and running sums do not need their whole history: they continue
+  from the value stored on the last bar before the window (the anchor), exactly as the
+  recursion would. Without a window, or on the first build, a model computes the whole
+  history.
+
+  The window is read only while executing, never while parsing: dbt's partial parsing
+  tracks the vars and environment variables a parse reads, and a window that changes
+  every night would otherwise force a full re-parse of the project on every run.
 #}
 
 {#- The partition window of this run, or none when the run covers everything. -#}
 {% macro partition_window() -%}
-    {%- if is_incremental() and var('min_date', none) and var('max_date', none) -%}
-        {{ return({'start': var('min_date'), 'end': var('max_date')}) }}
+    {%- if execute and is_incremental() -%}
+        {%- set start = env_var('ALPHADAG_WINDOW_START', '') -%}
+        {%- set end = env_var('ALPHADAG_WINDOW_END', '') -%}
+        {%- if start and end -%}
+            {#- a malformed date fails here, with the value, not deep inside the SQL -#}
+            {%- do modules.datetime.date.fromisoformat(start) -%}
+            {%- do modules.datetime.date.fromisoformat(end) -%}
+            {{ return({'start': start, 'end': end}) }}
+        {%- endif -%}
     {%- endif -%}
     {{ return(none) }}
 {%- endmacro %}

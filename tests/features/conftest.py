@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -60,10 +61,14 @@ def reference_bars(reference_dir: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def dbt_build(home: Path, *args: str, command: str = "build") -> None:
+def dbt_build(
+    home: Path, *args: str, command: str = "build", window: tuple[date, date] | None = None
+) -> None:
     """`dbt build` (models, data tests and unit tests), or another dbt `command`, against
-    the warehouse in `home`."""
-    argv, env = dbt_cli(command, "--target-path", str(home / "dbt_target"), *args, home=home)
+    the warehouse in `home`, over the partition `window` (default: everything)."""
+    argv, env = dbt_cli(
+        command, "--target-path", str(home / "dbt_target"), *args, home=home, window=window
+    )
     completed = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     assert completed.returncode == 0, completed.stdout[-4000:]
 

@@ -5,6 +5,7 @@ incremental path through the end-to-end test, whose second run is incremental)."
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.slow
 
 
 def _run_window(home: Path, start: str, end: str) -> None:
-    dbt_build(home, "--vars", f"{{min_date: '{start}', max_date: '{end}'}}", command="run")
+    window = (date.fromisoformat(start), date.fromisoformat(end))
+    dbt_build(home, command="run", window=window)
 
 
 @pytest.fixture(scope="module")
