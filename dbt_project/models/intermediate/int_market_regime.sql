@@ -1,9 +1,15 @@
 -- The equal-weight market of the universe, one row per date: its trend and volatility
 -- regimes and its breadth. Every value uses dates up to the row's own.
+-- Incremental: a run aggregates the window's dates only; its windows look back over the
+-- stored dates before it, and the index level continues from the last stored one.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['date'], on_schema_change='fail') }}
+{%- set window = partition_window() %}
+-- stored dates a window's rows look back over: 252 dates of market_vol_20d, each of 21 returns
+{%- set look_back = 320 %}
 with
 
-returns as (select * from {{ ref('int_returns') }}),
-trend as (select * from {{ ref('int_trend') }}),
+returns as (select * from {{ ref('int_returns') }} where {{ in_partition_window() }}),
+trend as (select * from {{ ref('int_trend') }} where {{ in_partition_window() }}),
 
 daily as (
 
@@ -19,15 +25,51 @@ daily as (
 
 ),
 
+stored as (
+
+    -- the last stored dates before the window (none without a window)
+    {%- if window is none %}
+    select null::date as date, null::double as market_ret_1d, null::double as state_market_level, null::bigint as state_date_index
+    where false
+    {%- else %}
+    select date, market_ret_1d, state_market_level, state_date_index
+    from {{ this }}
+    where date < '{{ window.start }}'
+    order by date desc
+    limit {{ look_back }}
+    {%- endif %}
+
+),
+
+anchor as (
+
+    -- the index level and position of the last stored date: 1 and -1 before the first
+    select
+        coalesce(arg_max(state_market_level, date), 1.0) as level,
+        coalesce(max(state_date_index), -1) as date_index
+    from stored
+
+),
+
+computed as (
+
+    -- the equal-weight index, rebalanced daily, continuing from the anchor
+    select
+        daily.*,
+        anchor.level * exp(sum(coalesce(ln(1 + market_ret_1d), 0)) over by_date) as market_level,
+        anchor.date_index + row_number() over by_date as date_index
+    from daily
+    cross join anchor
+    window by_date as (order by date rows between unbounded preceding and current row)
+
+),
+
 index_level as (
 
-    -- the equal-weight index, rebalanced daily, starting at 1
-    select
-        *,
-        exp(sum(coalesce(ln(1 + market_ret_1d), 0)) over by_date) as market_level,
-        row_number() over by_date - 1 as date_index
-    from daily
-    window by_date as (order by date rows between unbounded preceding and current row)
+    select *, true as is_new from computed
+    union all by name
+    select date, market_ret_1d, state_market_level as market_level, state_date_index as date_index, false as is_new
+    from stored
 
 ),
 
@@ -74,6 +116,11 @@ select
 
     ----------  breadth and dispersion
     market_breadth_50,
-    market_dispersion_20d
+    market_dispersion_20d,
+
+    ----------  state that incremental runs continue from (not features)
+    market_level as state_market_level,
+    date_index as state_date_index
 
 from regimes
+where is_new

@@ -11,14 +11,15 @@ bars as (
 
 ),
 
-returns as (select * from {{ ref('int_returns') }}),
-trend as (select * from {{ ref('int_trend') }}),
-momentum as (select * from {{ ref('int_momentum') }}),
-volatility as (select * from {{ ref('int_volatility') }}),
-volume as (select * from {{ ref('int_volume') }}),
-alpha158 as (select * from {{ ref('int_alpha158') }}),
-cross_section as (select * from {{ ref('int_cross_section') }}),
-market as (select * from {{ ref('int_market_regime') }})
+-- each family filtered to the window too, so no join builds on the whole history
+returns as (select * from {{ ref('int_returns') }} where {{ in_partition_window() }}),
+trend as (select * from {{ ref('int_trend') }} where {{ in_partition_window() }}),
+momentum as (select * from {{ ref('int_momentum') }} where {{ in_partition_window() }}),
+volatility as (select * from {{ ref('int_volatility') }} where {{ in_partition_window() }}),
+volume as (select * from {{ ref('int_volume') }} where {{ in_partition_window() }}),
+alpha158 as (select * from {{ ref('int_alpha158') }} where {{ in_partition_window() }}),
+cross_section as (select * from {{ ref('int_cross_section') }} where {{ in_partition_window() }}),
+market as (select * from {{ ref('int_market_regime') }} where {{ in_partition_window() }})
 
 select
     ----------  ids
@@ -33,7 +34,7 @@ select
     volume.* exclude (symbol, date),
     alpha158.* exclude (symbol, date),
     cross_section.* exclude (symbol, date),
-    market.* exclude (date)
+    market.* exclude (date, state_market_level, state_date_index)
 
 from bars
 left join returns using (symbol, date)
