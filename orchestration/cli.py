@@ -71,6 +71,9 @@ def _prepare() -> None:
 @app.command()
 def prepare() -> None:
     """Parse the dbt project into its manifest (done by `run` and `ui` as well)."""
+    # The parse is made for the configured home: dbt's partial parsing, which every run
+    # reuses, holds only while the profile (the warehouse path) stays the same.
+    _load_settings()
     _prepare()
 
 
