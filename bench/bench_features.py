@@ -8,8 +8,10 @@
 2. One incremental partition (the last business day, with its warm-up) against the full
    build of the same warehouse. Goal: at most 5% of the full build's time.
 
-Each dbt timing is the wall time of the `dbt run` process; the details split it into the
-models' span (first start to last end in dbt's run_results.json) and dbt's fixed start-up cost.
+Each dbt timing is the wall time of the `dbt run` process. Each measure is reported a
+second time for the models' span alone (first start to last end in dbt's
+run_results.json): dbt's start-up (importing dbt, loading the partial parse, about 4 s
+here) is the same for any amount of data, and at this size it is most of a nightly run.
 """
 
 from __future__ import annotations
@@ -147,10 +149,18 @@ def run(quick: bool) -> list[BenchResult]:
             goal=0.1,
             detail=(
                 f"{size}; dbt run {' '.join(INDICATOR_MODELS)} --full-refresh: models "
-                f"{indicator_models:.2f}s (ratio {indicator_models / baseline:.3f}) + dbt start-up "
-                f"{indicators - indicator_models:.2f}s; full build of every feature column "
-                f"(dbt run +fct_features) {full:.2f}s, models {full_models:.2f}s"
+                f"{indicator_models:.2f}s + dbt start-up {indicators - indicator_models:.2f}s; "
+                f"full build of every feature column (dbt run +fct_features) {full:.2f}s, "
+                f"models {full_models:.2f}s"
             ),
+        ),
+        compare(
+            "features_ta_lib_indicators_models_only_vs_ta_pandas",
+            candidate_seconds=indicator_models,
+            baseline="ta library (pandas) per symbol, the same 29 TA-Lib indicators",
+            baseline_seconds=baseline,
+            goal=0.1,
+            detail=f"{size}; the dbt models' span alone, without dbt's start-up",
         ),
         compare(
             "features_one_partition_vs_full_build",
@@ -160,9 +170,15 @@ def run(quick: bool) -> list[BenchResult]:
             goal=0.05,
             detail=(
                 f"{size}; incremental run of {last_day} with warm-up: models "
-                f"{partition_models:.2f}s vs {full_models:.2f}s (ratio "
-                f"{partition_models / full_models:.3f}) + dbt start-up "
-                f"{partition - partition_models:.2f}s"
+                f"{partition_models:.2f}s + dbt start-up {partition - partition_models:.2f}s"
             ),
+        ),
+        compare(
+            "features_one_partition_models_only_vs_full_build",
+            candidate_seconds=partition_models,
+            baseline="full dbt run of the same models, models' span alone",
+            baseline_seconds=full_models,
+            goal=0.05,
+            detail=f"{size}; both without dbt's start-up, which is the same for any window",
         ),
     ]
