@@ -14,9 +14,10 @@
   so parsing never reads the environment variable and partial parsing is unaffected.
 
   A model gets lineage unless `var('column_lineage_skip')` names it (sqlglot takes tens
-  of seconds on the widest models, see assets/transform.py) or it reads a source: the
-  lake is a read_parquet call, not a relation sqlglot can resolve. Such a model logs its
-  own columns alone, which still gives the typed column schema.
+  of seconds on the widest models, see assets/transform.py) or it reads the lake: the
+  source, and int_bars on a partition window, read Parquet files through read_parquet,
+  which is no relation sqlglot can resolve. Such a model logs its own columns alone,
+  which still gives the typed column schema.
 #}
 
 {#- `{name: {data_type, description}}` of `relation`, with the descriptions of `declared`
@@ -35,8 +36,11 @@
 {%- endmacro %}
 
 {#- The columns of every model that `model` selects from, keyed by relation name, or none
-    when it reads a source. -#}
+    when it reads the lake. -#}
 {% macro parent_column_metadata() -%}
+    {%- if 'read_parquet(' in (model.compiled_code or '') -%}
+        {{ return(none) }}
+    {%- endif -%}
     {%- set parents = {} -%}
     {%- for unique_id in model.depends_on.nodes -%}
         {%- set node = graph.nodes.get(unique_id) -%}
