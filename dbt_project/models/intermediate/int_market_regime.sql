@@ -66,9 +66,10 @@ computed as (
 
 index_level as (
 
-    select *, true as is_new from computed
-    union all by name
-    select date, market_ret_1d, state_market_level as market_level, state_date_index as date_index, false as is_new
+    select date, market_ret_1d, market_breadth_50, market_dispersion_20d, market_level, date_index, true as is_new
+    from computed
+    union all
+    select date, market_ret_1d, null, null, state_market_level, state_date_index, false
     from stored
 
 ),
