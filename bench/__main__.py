@@ -43,9 +43,20 @@ def main(argv: list[str] | None = None) -> int:
             )
             results.append(result)
 
+    if args.quick:
+        print("smoke run: bench/results/latest.json left as it was")
+        return 0
+    # a run of some modules replaces their rows and keeps the others
+    fresh = {r.name for r in results}
+    kept = (
+        [r for r in json.loads(RESULTS.read_text()) if r["name"] not in fresh]
+        if RESULTS.exists()
+        else []
+    )
+    rows = sorted(kept + [r.as_dict() for r in results], key=lambda row: row["name"])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     tmp = RESULTS.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps([r.as_dict() for r in results], indent=2) + "\n")
+    tmp.write_text(json.dumps(rows, indent=2) + "\n")
     os.replace(tmp, RESULTS)
     print(f"wrote {RESULTS}")
     return 0
