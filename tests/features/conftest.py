@@ -62,15 +62,20 @@ def reference_bars(reference_dir: Path) -> pd.DataFrame:
 
 
 def dbt_build(
-    home: Path, *args: str, command: str = "build", window: tuple[date, date] | None = None
-) -> None:
+    home: Path,
+    *args: str,
+    command: str = "build",
+    window: tuple[date, date] | None = None,
+    target: Path | None = None,
+) -> str:
     """`dbt build` (models, data tests and unit tests), or another dbt `command`, against
-    the warehouse in `home`, over the partition `window` (default: everything)."""
-    argv, env = dbt_cli(
-        command, "--target-path", str(home / "dbt_target"), *args, home=home, window=window
-    )
+    the warehouse in `home`, over the partition `window` (default: everything), with its
+    artifacts in `target` (default: home/dbt_target); returns dbt's output."""
+    target = home / "dbt_target" if target is None else target
+    argv, env = dbt_cli(command, "--target-path", str(target), *args, home=home, window=window)
     completed = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     assert completed.returncode == 0, completed.stdout[-4000:]
+    return completed.stdout
 
 
 def read_table(home: Path, sql: str) -> pd.DataFrame:
