@@ -27,6 +27,32 @@ changes as (
         {{ trailing('list(typical_price)', 14) }} as typical_prices_14,
         lag(close, 10) over (partition by symbol order by date) as close_10_ago
     from bars
+
+),
+
+series as (
+
+    -- one row per symbol: its gains and losses in position order, for Wilder's averages
+    select
+        symbol,
+        min(change_index) as first_change_index,
+        any_value(anchor_index) as anchor_index,
+        list(date order by bar_index) as dates,
+        list(gain order by bar_index) as gains,
+        list(loss order by bar_index) as losses
+    from changes
+    group by symbol
+
+),
+
+wilder as (
+
+    select
+        symbol,
+        unnest(dates) as date,
+        unnest({{ ta_wilder('gains', 'first_change_index', 14, anchor=anchor_of('state_avg_gain_14', by_change=true)) }}) as avg_gain_14,
+        unnest({{ ta_wilder('losses', 'first_change_index', 14, anchor=anchor_of('state_avg_loss_14', by_change=true)) }}) as avg_loss_14
+    from series
     left join anchors using (symbol)
 
 ),
@@ -36,14 +62,15 @@ smoothed as (
     -- CCI's mean deviation is taken from the current window's mean; computed here so that
     -- the 14-value lists do not travel through the later window passes
     select
-        * exclude (typical_prices_14),
+        changes.* exclude (typical_prices_14),
         list_avg(list_transform(typical_prices_14, p -> abs(p - typical_price_sma_14))) as mean_deviation_14,
-        {{ ta_wilder('gain', 'change_index', 14, anchor=anchor_of('state_avg_gain_14', by_change=true)) }} as avg_gain_14,
-        {{ ta_wilder('loss', 'change_index', 14, anchor=anchor_of('state_avg_loss_14', by_change=true)) }} as avg_loss_14,
+        avg_gain_14,
+        avg_loss_14,
         case when bar_index >= 13 then
             case when highest_14 <> lowest_14 then 100 * (close - lowest_14) / (highest_14 - lowest_14) else 0 end
         end as fast_k_14
     from changes
+    inner join wilder using (symbol, date)
 
 ),
 

@@ -19,9 +19,32 @@ ranges as (
 
     select
         *,
-        greatest(high, prev_close) - least(low, prev_close) as true_range,
-        ln(close / prev_close) as log_return
+        greatest(high, prev_close) - least(low, prev_close) as true_range
     from bars
+
+),
+
+series as (
+
+    -- one row per symbol: its true ranges in position order, for Wilder's average
+    select
+        symbol,
+        min(change_index) as first_change_index,
+        any_value(anchor_index) as anchor_index,
+        list(date order by bar_index) as dates,
+        list(true_range order by bar_index) as true_ranges
+    from ranges
+    group by symbol
+
+),
+
+wilder as (
+
+    select
+        symbol,
+        unnest(dates) as date,
+        unnest({{ ta_wilder('true_ranges', 'first_change_index', 14, anchor=anchor_of('atr_14', by_change=true)) }}) as atr_14
+    from series
     left join anchors using (symbol)
 
 ),
@@ -35,12 +58,20 @@ windows as (
         {{ full_window('avg(close)', 'bar_index', 20) }} as bb_middle_20,
         -- Bollinger uses the population standard deviation
         {{ full_window('stddev_pop(close)', 'bar_index', 20) }} as close_std_20,
-        {{ ta_wilder('true_range', 'change_index', 14, anchor=anchor_of('atr_14', by_change=true)) }} as atr_14,
         {{ full_window('stddev_samp(close / prev_close - 1)', 'change_index', 20) }} * sqrt(252) as vol_20d,
         {{ full_window('stddev_samp(close / prev_close - 1)', 'change_index', 60) }} * sqrt(252) as vol_60d,
         -- Parkinson's range estimator uses the high-low range, robust to the close's noise
         sqrt({{ full_window('avg(pow(ln(high / low), 2))', 'bar_index', 20) }} / (4 * ln(2)) * 252) as parkinson_vol_20d
     from ranges
+
+),
+
+volatility as (
+
+    select *
+    from windows
+    inner join wilder using (symbol, date)
+    where {{ in_partition_window('windows.date') }}
 
 )
 
@@ -66,5 +97,4 @@ select
     parkinson_vol_20d,
     vol_20d / vol_60d as vol_ratio_20_60
 
-from windows
-where {{ in_partition_window() }}
+from volatility
