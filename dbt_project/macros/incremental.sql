@@ -15,9 +15,9 @@
   every night would otherwise force a full re-parse of the project on every run.
 #}
 
-{#- The partition window of this run, or none when the run covers everything. -#}
-{% macro partition_window() -%}
-    {%- if execute and is_incremental() -%}
+{#- The partition window in the environment, or none when the run covers everything. -#}
+{% macro window_from_env() -%}
+    {%- if execute -%}
         {%- set start = env_var('ALPHADAG_WINDOW_START', '') -%}
         {%- set end = env_var('ALPHADAG_WINDOW_END', '') -%}
         {%- if start and end -%}
@@ -26,6 +26,14 @@
             {%- do modules.datetime.date.fromisoformat(end) -%}
             {{ return({'start': start, 'end': end}) }}
         {%- endif -%}
+    {%- endif -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+{#- The partition window of this model's run: none on a first build or a full refresh. -#}
+{% macro partition_window() -%}
+    {%- if execute and is_incremental() -%}
+        {{ return(window_from_env()) }}
     {%- endif -%}
     {{ return(none) }}
 {%- endmacro %}
