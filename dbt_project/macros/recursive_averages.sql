@@ -7,7 +7,8 @@
   ending at s and continue as  s[p] = x[p] + (1 - 1/n) * s[p-1].
 
   A recursion is not a window function. The models collect each symbol's values into a
-  list ordered by position (`list(x order by bar_index)`, one row per symbol) and call
+  list ordered by position (`series_by_symbol`: `list(x order by bar_index)`, one row per
+  symbol) and call
   ta_recursive_average, a vectorized Python function (indicators/recursive.py) that the
   dbt-duckdb plugin in profiles.yml registers on every connection: it recurses over all
   symbols at once and returns each symbol's averages as a list, which the models unnest.
@@ -24,6 +25,23 @@
                    stored there. Where the value is set, the recursion continues from it
                    instead of the seed, so the rows before the anchor are not needed.
 #}
+
+{#- One row per symbol of `relation` (bars with bar_index, change_index, anchor_index): the
+    positions of its first bar and first change, its anchor, its dates as `dates` and each
+    of `columns` as a list in bar order, named <column>_series. -#}
+{% macro series_by_symbol(relation, columns) -%}
+    select
+        symbol,
+        min(bar_index) as first_index,
+        min(change_index) as first_change_index,
+        any_value(anchor_index) as anchor_index,
+        list(date order by bar_index) as dates
+        {%- for column in columns %},
+        list({{ column }} order by bar_index) as {{ column }}_series
+        {%- endfor %}
+    from {{ relation }}
+    group by symbol
+{%- endmacro %}
 
 {% macro ta_exponential_average(values, first_position, period, alpha, seed_at=none, running_sum=false, anchor=none) -%}
     {%- set seed_at = period - 1 if seed_at is none else seed_at -%}

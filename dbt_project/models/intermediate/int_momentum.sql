@@ -33,15 +33,7 @@ changes as (
 series as (
 
     -- one row per symbol: its gains and losses in position order, for Wilder's averages
-    select
-        symbol,
-        min(change_index) as first_change_index,
-        any_value(anchor_index) as anchor_index,
-        list(date order by bar_index) as dates,
-        list(gain order by bar_index) as gains,
-        list(loss order by bar_index) as losses
-    from changes
-    group by symbol
+    {{ series_by_symbol('changes', ['gain', 'loss']) }}
 
 ),
 
@@ -50,8 +42,8 @@ wilder as (
     select
         symbol,
         unnest(dates) as date,
-        unnest({{ ta_wilder('gains', 'first_change_index', 14, anchor=anchor_of('state_avg_gain_14', by_change=true)) }}) as avg_gain_14,
-        unnest({{ ta_wilder('losses', 'first_change_index', 14, anchor=anchor_of('state_avg_loss_14', by_change=true)) }}) as avg_loss_14
+        unnest({{ ta_wilder('gain_series', 'first_change_index', 14, anchor=anchor_of('state_avg_gain_14', by_change=true)) }}) as avg_gain_14,
+        unnest({{ ta_wilder('loss_series', 'first_change_index', 14, anchor=anchor_of('state_avg_loss_14', by_change=true)) }}) as avg_loss_14
     from series
     left join anchors using (symbol)
 

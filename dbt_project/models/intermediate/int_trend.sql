@@ -41,18 +41,7 @@ directional as (
 series as (
 
     -- one row per symbol: its values in position order, for the recursive averages
-    select
-        symbol,
-        min(bar_index) as first_index,
-        min(bar_index) - 1 as first_change_index,
-        any_value(anchor_index) as anchor_index,
-        list(date order by bar_index) as dates,
-        list(close order by bar_index) as closes,
-        list(plus_dm order by bar_index) as plus_dms,
-        list(minus_dm order by bar_index) as minus_dms,
-        list(true_range order by bar_index) as true_ranges
-    from directional
-    group by symbol
+    {{ series_by_symbol('directional', ['close', 'plus_dm', 'minus_dm', 'true_range']) }}
 
 ),
 
@@ -60,15 +49,15 @@ averages as (
 
     select
         *,
-        {{ ta_ema('closes', 'first_index', 12, anchor=anchor_of('ema_12')) }} as ema_12,
-        {{ ta_ema('closes', 'first_index', 26, anchor=anchor_of('ema_26')) }} as ema_26,
-        {{ ta_ema('closes', 'first_index', 50, anchor=anchor_of('ema_50')) }} as ema_50,
+        {{ ta_ema('close_series', 'first_index', 12, anchor=anchor_of('ema_12')) }} as ema_12,
+        {{ ta_ema('close_series', 'first_index', 26, anchor=anchor_of('ema_26')) }} as ema_26,
+        {{ ta_ema('close_series', 'first_index', 50, anchor=anchor_of('ema_50')) }} as ema_50,
         -- TA-Lib's MACD seeds both averages on bar 25, where the 26-bar one can start:
         -- the 12-bar average starts from the mean of bars 14..25, not of bars 0..11.
-        {{ ta_ema('closes', 'first_index', 12, seed_at=25, anchor=anchor_of('state_macd_fast_ema_12')) }} as macd_fast_ema_12,
-        {{ ta_wilder_sum('plus_dms', 'first_change_index', 14, seed_at=12, anchor=anchor_of('state_plus_dm_sum_14', by_change=true)) }} as plus_dm_sum_14,
-        {{ ta_wilder_sum('minus_dms', 'first_change_index', 14, seed_at=12, anchor=anchor_of('state_minus_dm_sum_14', by_change=true)) }} as minus_dm_sum_14,
-        {{ ta_wilder_sum('true_ranges', 'first_change_index', 14, seed_at=12, anchor=anchor_of('state_true_range_sum_14', by_change=true)) }} as true_range_sum_14
+        {{ ta_ema('close_series', 'first_index', 12, seed_at=25, anchor=anchor_of('state_macd_fast_ema_12')) }} as macd_fast_ema_12,
+        {{ ta_wilder_sum('plus_dm_series', 'first_change_index', 14, seed_at=12, anchor=anchor_of('state_plus_dm_sum_14', by_change=true)) }} as plus_dm_sum_14,
+        {{ ta_wilder_sum('minus_dm_series', 'first_change_index', 14, seed_at=12, anchor=anchor_of('state_minus_dm_sum_14', by_change=true)) }} as minus_dm_sum_14,
+        {{ ta_wilder_sum('true_range_series', 'first_change_index', 14, seed_at=12, anchor=anchor_of('state_true_range_sum_14', by_change=true)) }} as true_range_sum_14
     from series
     left join anchors using (symbol)
 

@@ -27,14 +27,7 @@ ranges as (
 series as (
 
     -- one row per symbol: its true ranges in position order, for Wilder's average
-    select
-        symbol,
-        min(change_index) as first_change_index,
-        any_value(anchor_index) as anchor_index,
-        list(date order by bar_index) as dates,
-        list(true_range order by bar_index) as true_ranges
-    from ranges
-    group by symbol
+    {{ series_by_symbol('ranges', ['true_range']) }}
 
 ),
 
@@ -43,7 +36,7 @@ wilder as (
     select
         symbol,
         unnest(dates) as date,
-        unnest({{ ta_wilder('true_ranges', 'first_change_index', 14, anchor=anchor_of('atr_14', by_change=true)) }}) as atr_14
+        unnest({{ ta_wilder('true_range_series', 'first_change_index', 14, anchor=anchor_of('atr_14', by_change=true)) }}) as atr_14
     from series
     left join anchors using (symbol)
 
