@@ -8,12 +8,12 @@
 
   A recursion is not a window function. The models collect each symbol's values into a
   list ordered by position (`series_by_symbol`: `list(x order by bar_index)`, one row per
-  symbol) and call
-  ta_recursive_average, a vectorized Python function (indicators/recursive.py) that the
-  dbt-duckdb plugin in profiles.yml registers on every connection: it recurses over all
-  symbols at once and returns each symbol's averages as a list, which the models unnest.
+  symbol) and call ta_recursive_average, a vectorized Python function
+  (indicators/recursive.py) that the dbt-duckdb plugin in profiles.yml registers on
+  every connection: it recurses over all symbols at once and returns each symbol's
+  averages as a list, which the models unnest.
   That costs about a tenth of a second per average for 500 symbols x 10 years, against
-  about half a second for the exact closed form with windowed sums it replaced.
+  about 0.4 s for the exact closed form with two windowed sums it replaced.
 
   The arguments of every macro below:
   values:          a list of the symbol's values in position order
