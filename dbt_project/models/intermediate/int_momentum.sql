@@ -66,21 +66,32 @@ smoothed as (
 
 ),
 
-stochastic as (
+fast_k_lags as (
 
     select
         *,
-        {{ full_window('avg(fast_k_14)', 'bar_index - 13', 3) }} as slow_k
+        lag(fast_k_14, 1) over by_symbol as fast_k_14_lag_1,
+        lag(fast_k_14, 2) over by_symbol as fast_k_14_lag_2,
+        lag(fast_k_14, 3) over by_symbol as fast_k_14_lag_3,
+        lag(fast_k_14, 4) over by_symbol as fast_k_14_lag_4
     from smoothed
+    window by_symbol as (partition by symbol order by date)
 
 ),
 
 oscillators as (
 
+    -- slow %K is the 3-bar mean of fast %K and %D the 3-bar mean of slow %K: both from the
+    -- last five fast %K values, in one window pass instead of one pass per average
     select
         *,
-        {{ full_window('avg(slow_k)', 'bar_index - 15', 3) }} as slow_d
-    from stochastic
+        case when bar_index >= 15 then (fast_k_14 + fast_k_14_lag_1 + fast_k_14_lag_2) / 3 end as slow_k,
+        case when bar_index >= 17 then (
+            (fast_k_14 + fast_k_14_lag_1 + fast_k_14_lag_2) / 3
+            + (fast_k_14_lag_1 + fast_k_14_lag_2 + fast_k_14_lag_3) / 3
+            + (fast_k_14_lag_2 + fast_k_14_lag_3 + fast_k_14_lag_4) / 3
+        ) / 3 end as slow_d
+    from fast_k_lags
 
 )
 

@@ -20,9 +20,11 @@ flows as (
     select
         *,
         -- money flow counts as positive or negative by the move of the typical price; like
-        -- TA-Lib, a move within 1e-8 (rounding of (h + l + c) / 3) counts as no move
-        case when typical_price - lag(typical_price) over by_symbol > 1e-8 then typical_price * volume else 0 end as positive_flow,
-        case when typical_price - lag(typical_price) over by_symbol < -1e-8 then typical_price * volume else 0 end as negative_flow,
+        -- TA-Lib, a move within 1e-8 (rounding of (h + l + c) / 3) counts as no move. The
+        -- previous typical price comes from the previous bar's values, as int_bars
+        -- computes typical_price, so no window pass is needed here.
+        case when typical_price - (prev_high + prev_low + prev_close) / 3 > 1e-8 then typical_price * volume else 0 end as positive_flow,
+        case when typical_price - (prev_high + prev_low + prev_close) / 3 < -1e-8 then typical_price * volume else 0 end as negative_flow,
         case
             when bar_index = 0 then volume
             when close > prev_close then volume
@@ -31,7 +33,6 @@ flows as (
         end as signed_volume
     from bars
     left join anchors using (symbol)
-    window by_symbol as (partition by symbol order by date)
 
 ),
 
