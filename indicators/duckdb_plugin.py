@@ -1,7 +1,8 @@
 """The dbt-duckdb plugin that registers the feature models' Python functions.
 
 profiles.yml lists this module under `plugins`; dbt-duckdb then calls `configure_connection`
-on the connection it opens and `configure_cursor` on each thread's cursor.
+on the connection it opens, and the functions registered there are visible from the cursor
+each dbt thread takes from it.
 """
 
 from __future__ import annotations

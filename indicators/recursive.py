@@ -55,8 +55,9 @@ def recursive_average(
     anchored = ~np.isnan(anchor_position) & ~np.isnan(anchor_value)
     start_position = np.where(anchored, anchor_position, seed_at)
     start = (start_position - first_position).astype(np.int64)  # index in the series
+    starting = np.flatnonzero((start >= 0) & (start < lengths))
     initial = np.full(n_series, np.nan)
-    for series in np.flatnonzero((start >= 0) & (start < lengths)):
+    for series in starting:
         if anchored[series]:
             initial[series] = anchor_value[series]
             continue
@@ -74,11 +75,8 @@ def recursive_average(
     matrix[index_in_series, series_of_value] = values
 
     averages = np.full((width, n_series), np.nan)
-    starts_here = start[None, :] == np.arange(width)[:, None]
-    averages[starts_here] = np.broadcast_to(initial, (width, n_series))[starts_here]
-    if width > 1:
-        first_step = max(int(start.min(initial=0)) + 1, 1)
-        for t in range(first_step, width):
-            step = gain * matrix[t] + decay * averages[t - 1]
-            np.copyto(averages[t], step, where=start < t)
+    averages[start[starting], starting] = initial[starting]
+    for t in range(1, width):
+        step = gain * matrix[t] + decay * averages[t - 1]
+        np.copyto(averages[t], step, where=start < t)
     return averages[index_in_series, series_of_value]

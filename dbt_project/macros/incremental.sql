@@ -32,7 +32,7 @@
 
 {#- The partition window of this model's run: none on a first build or a full refresh. -#}
 {% macro partition_window() -%}
-    {%- if execute and is_incremental() -%}
+    {%- if is_incremental() -%}
         {{ return(window_from_env()) }}
     {%- endif -%}
     {{ return(none) }}
