@@ -3,13 +3,14 @@
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from orchestration.project import DBT_PROJECT, window_env
+from assets.market_data import RAW_OHLCV
+from orchestration.partitions import partition_end, raw_days_since
+from orchestration.project import DBT_PROJECT, WINDOW_ENV, window_env
 from orchestration.settings import Settings
 from orchestration.warehouse import WAREHOUSE_POOL
 
@@ -27,21 +28,21 @@ class AlphadagDbtTranslator(DagsterDbtTranslator):
         return "features"
 
 
-def build_dbt_models(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    """The dbt models as assets partitioned like the raw bars.
+def build_dbt_models(raw_partitions: dg.TimeWindowPartitionsDefinition) -> dg.AssetsDefinition:
+    """The dbt models as unpartitioned, incremental assets downstream of the daily bars.
 
-    A run over a range of partitions is one `dbt build` (single-run backfill policy) that
-    receives the range in its environment (`window_env`): the incremental feature models
-    then compute only those days plus the warm-up bars their windows need, so a nightly
-    partition does not recompute the history.
+    Each run is one `dbt build` whose window (`window_env`) is the span of the raw
+    partitions materialized since the models last ran: the incremental feature models
+    compute only those days plus the warm-up bars their windows need. A run over ten
+    years of days therefore records one materialization per model, not one per model
+    and day, and a nightly run does not recompute the history. Without new raw days (or
+    on the first build) the models rebuild everything.
     """
 
     @dbt_assets(
         manifest=DBT_PROJECT.manifest_path,
         project=DBT_PROJECT,
         dagster_dbt_translator=AlphadagDbtTranslator(),
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
     )
     def dbt_models(
@@ -51,18 +52,20 @@ def build_dbt_models(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefini
     ) -> Iterator[Any]:
         # dbt reads the warehouse and lake paths from ALPHADAG_HOME (profiles.yml, sources).
         settings.export_env()
+        window = raw_days_since(context.instance, RAW_OHLCV, context.selected_asset_keys)
+        if window is None:
+            context.log.info("no raw day is newer than the models: building every day")
+            values = dict.fromkeys(WINDOW_ENV, "")
+        else:
+            first, last = window
+            context.log.info(f"raw days to build: {first} .. {last}")
+            values = window_env(first, partition_end(raw_partitions, last))
         # dbt.cli starts the dbt process with a copy of this environment
-        with environment(partition_env(context.partition_time_window)):
+        with environment(values):
             invocation = dbt.cli(["build"], context=context)
         yield from invocation.stream()
 
     return dbt_models
-
-
-def partition_env(window: dg.TimeWindow) -> dict[str, str]:
-    """The dbt window of a partition window: its first and last calendar day (the
-    partition window's end is exclusive)."""
-    return window_env(window.start.date(), (window.end - timedelta(days=1)).date())
 
 
 @contextmanager

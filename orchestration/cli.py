@@ -14,6 +14,7 @@ from dagster import ExecuteInProcessResult
 from rich.console import Console
 from rich.table import Table
 
+from orchestration.event_log import EVENT_BATCH_SIZE
 from orchestration.settings import Settings, SettingsError
 
 # Library notices (beta flags, a deprecated optional sqlglot extension) are not the
@@ -39,6 +40,13 @@ concurrency:
     # DuckDB admits one writer at a time: assets tagged with the `warehouse` pool
     # (and every other pool) run one at a time.
     default_limit: 1
+# Dagster's SQLite event log, writing each batch of asset events (a range run's
+# per-day materializations) in one transaction: orchestration/event_log.py.
+event_log_storage:
+  module: orchestration.event_log
+  class: BatchingSqliteEventLogStorage
+  config:
+    base_dir: {runs_dir}
 """
 
 
@@ -53,10 +61,20 @@ def _load_settings() -> Settings:
     settings.export_env()
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
     os.environ.setdefault("NUMBA_CACHE_DIR", str(settings.numba_cache_dir))
+    # A range run records one planned event per asset, not one per asset and day (see
+    # the README's "Cost" section for the trade-off).
+    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+    # Dagster hands a step's asset events to the storage in batches of this size.
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
     dagster_home = Path(os.environ["DAGSTER_HOME"])
     dagster_home.mkdir(parents=True, exist_ok=True)
-    if not (dagster_home / "dagster.yaml").exists():
-        (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+    instance_yaml = dagster_home / "dagster.yaml"
+    # an instance written by an earlier alphadag without the batching event log gets it
+    if not instance_yaml.exists() or (
+        instance_yaml.read_text().startswith("# Written by `alphadag`")
+        and "event_log_storage" not in instance_yaml.read_text()
+    ):
+        instance_yaml.write_text(DAGSTER_YAML.format(runs_dir=dagster_home / "history" / "runs"))
     return settings
 
 
@@ -78,34 +96,57 @@ def prepare() -> None:
 
 
 @app.command()
-def run() -> None:
+def run(
+    profile: bool = typer.Option(
+        False,
+        "--profile",
+        help="Print where the wall time went (start-up, planning, each step's compute, "
+        "event writes, dbt) and write it to $ALPHADAG_HOME/profiles/<run id>.json.",
+    ),
+) -> None:
     """Materialize the whole graph for the configured range and print the results."""
     settings = _load_settings()
+    cli_ready = time.time()
     console.print(
         f"alphadag: source={settings.source} range={settings.start}..{settings.end} "
         f"universe={settings.describe_universe()} "
         f"home={settings.home}"
     )
     _prepare()
+    dbt_parsed = time.time()
 
     import dagster as dg
 
     from orchestration.definitions import build_definitions
     from orchestration.jobs import execute_build_everything
+    from orchestration.profiling import timed_event_writes
 
     defs = build_definitions(settings)
+    definitions_loaded = time.time()
     console.print("building every daily partition and everything downstream, as one run")
     started = time.perf_counter()
+    instance = dg.DagsterInstance.get()
     try:
-        result = execute_build_everything(
-            defs,
-            dg.DagsterInstance.get(),
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-        )
+        with timed_event_writes(instance) as writes:
+            result = execute_build_everything(
+                defs,
+                instance,
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            )
     except ValueError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     elapsed = time.perf_counter() - started
+    if profile:
+        from orchestration.profiling import Marks
+
+        _print_profile(
+            settings,
+            instance,
+            result.run_id,
+            Marks(_process_start(), cli_ready, dbt_parsed, definitions_loaded),
+            writes,
+        )
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data:
@@ -117,6 +158,30 @@ def run() -> None:
         raise typer.Exit(1)
     console.print(f"run {result.run_id} succeeded in {elapsed:.0f}s")
     _print_summary(settings, result)
+
+
+def _process_start() -> float:
+    import psutil
+
+    return psutil.Process().create_time()
+
+
+def _print_profile(settings: Settings, instance, run_id: str, marks, writes) -> None:
+    from orchestration.profiling import dbt_execution_seconds, profile_run, profile_table
+    from orchestration.project import DBT_PROJECT
+
+    profile = profile_run(
+        instance,
+        run_id,
+        marks=marks,
+        writes=writes,
+        dbt_execution=dbt_execution_seconds(
+            DBT_PROJECT.project_dir / DBT_PROJECT.target_path, run_id
+        ),
+    )
+    console.print(profile_table(profile))
+    path = profile.write(settings.home / "profiles" / f"{run_id}.json")
+    console.print(f"profile: {path}")
 
 
 def _print_summary(settings: Settings, result: ExecuteInProcessResult) -> None:

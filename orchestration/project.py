@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -66,10 +67,36 @@ def dbt_cli(
     return argv, env
 
 
+def dbt_inputs_digest() -> str:
+    """A hash of everything a parse of the project reads: its files (not target/ or
+    logs/), the warehouse path the profile resolves to, and the dbt version."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256()
+    for path in sorted(DBT_PROJECT_DIR.rglob("*")):
+        relative = path.relative_to(DBT_PROJECT_DIR)
+        if path.is_file() and relative.parts[0] not in ("target", "logs", "dbt_packages"):
+            digest.update(str(relative).encode())
+            digest.update(path.read_bytes())
+    digest.update(os.environ.get("ALPHADAG_HOME", "").encode())
+    digest.update(version("dbt-core").encode())
+    return digest.hexdigest()
+
+
 def prepare_dbt_manifest() -> Path:
-    """Parse the dbt project into target/manifest.json and return its path."""
+    """Parse the dbt project into target/manifest.json and return its path.
+
+    A parse costs a dbt process (seconds); it is skipped when the manifest was written
+    from the same inputs (`dbt_inputs_digest`, stored beside it).
+    """
+    manifest = DBT_PROJECT.manifest_path
+    stamp = manifest.with_name("manifest.inputs")
+    digest = dbt_inputs_digest()
+    if manifest.exists() and stamp.exists() and stamp.read_text() == digest:
+        return manifest
     argv, env = dbt_cli("parse", "--quiet")
     completed = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise RuntimeError(f"dbt parse failed:\n{completed.stdout}{completed.stderr}")
-    return DBT_PROJECT.manifest_path
+    stamp.write_text(digest)
+    return manifest
