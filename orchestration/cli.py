@@ -10,11 +10,12 @@ import warnings
 from pathlib import Path
 
 import typer
-from dagster import ExecuteInProcessResult
+from dagster import DagsterInstance, ExecuteInProcessResult
 from rich.console import Console
 from rich.table import Table
 
 from orchestration.event_log import EVENT_BATCH_SIZE
+from orchestration.profiling import EventWriteTimer, Marks
 from orchestration.settings import Settings, SettingsError
 
 # Library notices (beta flags, a deprecated optional sqlglot extension) are not the
@@ -95,16 +96,49 @@ def prepare() -> None:
     _prepare()
 
 
+PROFILE_OPTION = typer.Option(
+    False,
+    "--profile",
+    help="Print where the wall time went (start-up, planning, each step's compute, "
+    "event writes, dbt) and write it to $ALPHADAG_HOME/profiles/<run id>.json.",
+)
+
+
 @app.command()
-def run(
-    profile: bool = typer.Option(
-        False,
-        "--profile",
-        help="Print where the wall time went (start-up, planning, each step's compute, "
-        "event writes, dbt) and write it to $ALPHADAG_HOME/profiles/<run id>.json.",
-    ),
-) -> None:
+def run(profile: bool = PROFILE_OPTION) -> None:
     """Materialize the whole graph for the configured range and print the results."""
+    from orchestration.jobs import BUILD_JOB_NAME
+
+    settings, result = _execute(
+        BUILD_JOB_NAME,
+        "building every daily partition and everything downstream, as one run",
+        profile=profile,
+    )
+    _print_summary(settings, result)
+
+
+@app.command()
+def refresh(
+    days: int = typer.Option(1, min=1, help="How many of the newest business days to ingest."),
+    profile: bool = PROFILE_OPTION,
+) -> None:
+    """Ingest the newest business day(s) of the range and update their features and the
+    online feature store, without retraining (the `daily_refresh` job)."""
+    from orchestration.jobs import REFRESH_JOB_NAME
+
+    _execute(
+        REFRESH_JOB_NAME,
+        f"refreshing the {days} newest business day(s): bars, features, online store",
+        last_days=days,
+        profile=profile,
+    )
+
+
+def _execute(
+    job_name: str, announcement: str, *, last_days: int | None = None, profile: bool
+) -> tuple[Settings, ExecuteInProcessResult]:
+    """Run one job of the graph in this process, report failures in one line per step,
+    and print the run's profile when asked."""
     settings = _load_settings()
     cli_ready = time.time()
     console.print(
@@ -118,19 +152,21 @@ def run(
     import dagster as dg
 
     from orchestration.definitions import build_definitions
-    from orchestration.jobs import execute_build_everything
+    from orchestration.jobs import execute_over_days
     from orchestration.profiling import timed_event_writes
 
     defs = build_definitions(settings)
     definitions_loaded = time.time()
-    console.print("building every daily partition and everything downstream, as one run")
+    console.print(announcement)
     started = time.perf_counter()
     instance = dg.DagsterInstance.get()
     try:
         with timed_event_writes(instance) as writes:
-            result = execute_build_everything(
+            result = execute_over_days(
                 defs,
                 instance,
+                job_name,
+                last_days=last_days,
                 run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
             )
     except ValueError as exc:
@@ -138,15 +174,8 @@ def run(
         raise typer.Exit(2) from None
     elapsed = time.perf_counter() - started
     if profile:
-        from orchestration.profiling import Marks
-
-        _print_profile(
-            settings,
-            instance,
-            result.run_id,
-            Marks(_process_start(), cli_ready, dbt_parsed, definitions_loaded),
-            writes,
-        )
+        marks = Marks(_process_start(), cli_ready, dbt_parsed, definitions_loaded)
+        _print_profile(settings, instance, result.run_id, marks, writes)
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data:
@@ -157,7 +186,7 @@ def run(
         console.print(f"run {result.run_id} failed after {elapsed:.0f}s; details: `alphadag ui`")
         raise typer.Exit(1)
     console.print(f"run {result.run_id} succeeded in {elapsed:.0f}s")
-    _print_summary(settings, result)
+    return settings, result
 
 
 def _process_start() -> float:
@@ -166,7 +195,13 @@ def _process_start() -> float:
     return psutil.Process().create_time()
 
 
-def _print_profile(settings: Settings, instance, run_id: str, marks, writes) -> None:
+def _print_profile(
+    settings: Settings,
+    instance: DagsterInstance,
+    run_id: str,
+    marks: Marks,
+    writes: EventWriteTimer,
+) -> None:
     from orchestration.profiling import dbt_execution_seconds, profile_run, profile_table
     from orchestration.project import DBT_PROJECT
 

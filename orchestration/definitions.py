@@ -1,12 +1,11 @@
 """The one code location: every asset, check, job, schedule and resource of alphadag."""
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from assets import backtest, feature_store, models
 from assets.market_data import build_raw_ohlcv
-from assets.transform import build_dbt_models
-from orchestration.jobs import build_everything_job, nightly_schedule
+from assets.transform import AlphadagDbtCli, build_dbt_models
+from orchestration.jobs import build_everything_job, daily_refresh_job, nightly_schedule
 from orchestration.partitions import business_day_partitions
 from orchestration.project import DBT_PROJECT, dbt_executable
 from orchestration.sensors import build_inbox_sensor, build_ingest_job, build_new_symbols_sensor
@@ -26,7 +25,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             build_dbt_models(partitions_def),
             *dg.load_assets_from_modules([feature_store, models, backtest]),
         ],
-        jobs=[job, ingest_job],
+        jobs=[job, daily_refresh_job(partitions_def), ingest_job],
         schedules=[nightly_schedule(job)],
         sensors=[
             build_inbox_sensor(settings, ingest_job, partitions_def),
@@ -34,7 +33,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         resources={
             "settings": settings,
-            "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=dbt_executable()),
+            "dbt": AlphadagDbtCli(project_dir=DBT_PROJECT, dbt_executable=dbt_executable()),
             "io_manager": dg.FilesystemIOManager(base_dir=str(settings.dagster_home / "storage")),
         },
     )

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from orchestration.definitions import build_definitions
-from orchestration.jobs import execute_build_everything
+from orchestration.jobs import execute_over_days
 from orchestration.settings import Settings
 
 RUN_CONFIG = {
@@ -36,10 +36,10 @@ def built_home(tmp_path_factory: pytest.TempPathFactory):
     settings.export_env()
     defs = build_definitions(settings)
     with dg.DagsterInstance.ephemeral() as instance:
-        first = execute_build_everything(defs, instance, RUN_CONFIG)
+        first = execute_over_days(defs, instance, run_config=RUN_CONFIG)
         assert first.success
         first_metrics = _table(settings, "backtest_metrics")
-        second = execute_build_everything(defs, instance, RUN_CONFIG)
+        second = execute_over_days(defs, instance, run_config=RUN_CONFIG)
         assert second.success
     return settings, first_metrics
 

@@ -1,0 +1,157 @@
+"""What the orchestration costs around the work, measured on whole `alphadag` runs.
+
+Each figure comes from `--profile` (orchestration/profiling.py) of real processes, so
+it includes everything a user waits for: process start-up, loading the definitions,
+planning, event writes, dbt's start-up.
+
+- orchestration_overhead_full_build: share of `alphadag run`'s wall time outside
+  compute, on a simulated history of 500 symbols x 10 years (goal <= 0.30).
+- orchestration_overhead_nightly: the same share for `alphadag refresh` of the one
+  business day after that history (goal <= 0.30).
+- nightly_vs_full_build: the nightly refresh's wall time over the full build's (<= 0.05).
+- time_to_first_step: seconds from process start to the first step's start, for the
+  full build (2,609 daily partitions) over a refresh of 20 days (<= 1.5: planning
+  must not grow with the history).
+- code_location_load: importing the code location over a bare `import dagster` (<= 2.0).
+- peak_rss_full_build: the largest process's peak RSS during the full build, in GiB,
+  over the 8 GiB budget (<= 1.0).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.harness import BenchResult, compare
+
+ROOT = Path(__file__).resolve().parent.parent
+ALPHADAG = str(Path(sys.executable).parent / "alphadag")
+GIB = 1024**3
+
+
+def _alphadag(args: list[str], env: dict[str, str]) -> dict:
+    """Run the CLI with --profile; return the profile it wrote."""
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [ALPHADAG, *args, "--profile"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(
+            f"alphadag {' '.join(args)} failed ({completed.returncode}):\n"
+            f"{completed.stdout[-3000:]}{completed.stderr[-3000:]}"
+        )
+    match = re.search(r"^profile: (\S+)$", completed.stdout, flags=re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"no profile in the output of alphadag {' '.join(args)}")
+    profile = json.loads(Path(match.group(1)).read_text())
+    profile["process_seconds"] = time.perf_counter() - started
+    return profile
+
+
+def _import_seconds(module: str, repeat: int = 3) -> float:
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", f"import {module}"], check=True, cwd=ROOT)
+        timings.append(time.perf_counter() - started)
+    return min(timings)
+
+
+def _steps(profile: dict) -> str:
+    return ", ".join(f"{s['step']} {s['wall']:.0f}s" for s in profile["steps"])
+
+
+def run(quick: bool) -> list[BenchResult]:
+    symbols, start, last_built, refreshed = (
+        ("20", "2022-01-03", "2023-06-29", "2023-06-30")
+        if quick
+        else ("500", "2015-01-01", "2024-12-30", "2024-12-31")
+    )
+    results = []
+    with tempfile.TemporaryDirectory(prefix="alphadag-bench-") as home:
+        env = {
+            "ALPHADAG_HOME": home,
+            "ALPHADAG_UNIVERSE": symbols,
+            "ALPHADAG_START": start,
+            "ALPHADAG_END": last_built,
+        }
+        full = _alphadag(["run"], env)
+        peak_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        # the next business day arrives, then a run of 20 days for the planning figure
+        nightly = _alphadag(["refresh"], env | {"ALPHADAG_END": refreshed})
+        twenty = _alphadag(["refresh", "--days", "20"], env | {"ALPHADAG_END": refreshed})
+
+    size = f"{symbols} symbols, {start}..{last_built}"
+    results.append(
+        compare(
+            "orchestration_overhead_full_build",
+            candidate_seconds=full["total"] - full["compute"],
+            baseline="wall time of the whole `alphadag run`",
+            baseline_seconds=full["total"],
+            goal=0.30,
+            detail=f"{size}; first step after {full['time_to_first_step']:.0f}s; {_steps(full)}",
+        )
+    )
+    results.append(
+        compare(
+            "orchestration_overhead_nightly",
+            candidate_seconds=nightly["total"] - nightly["compute"],
+            baseline="wall time of the whole `alphadag refresh` of one day",
+            baseline_seconds=nightly["total"],
+            goal=0.30,
+            detail=f"{refreshed} on the home above; {_steps(nightly)}",
+        )
+    )
+    results.append(
+        compare(
+            "nightly_vs_full_build",
+            candidate_seconds=nightly["total"],
+            baseline="the full build's wall time",
+            baseline_seconds=full["total"],
+            goal=0.05,
+            detail="refresh: bars, features, online store of one day; full build: everything",
+        )
+    )
+    results.append(
+        compare(
+            "time_to_first_step",
+            candidate_seconds=full["time_to_first_step"],
+            baseline="time to the first step of a 20-day refresh",
+            baseline_seconds=twenty["time_to_first_step"],
+            goal=1.5,
+            detail="from process start to the first step's start, full build over all days",
+        )
+    )
+    dagster_import = _import_seconds("dagster")
+    results.append(
+        compare(
+            "code_location_load",
+            candidate_seconds=_import_seconds("orchestration.definitions"),
+            baseline="python -c 'import dagster'",
+            baseline_seconds=dagster_import,
+            goal=2.0,
+            detail="a fresh interpreter each time, fastest of 3",
+        )
+    )
+    results.append(
+        compare(
+            "peak_rss_full_build",
+            candidate_seconds=peak_rss / GIB,
+            baseline="the 8 GiB budget",
+            baseline_seconds=8.0,
+            goal=1.0,
+            detail=f"largest process of `alphadag run`, GiB; {size}",
+        )
+    )
+    return results
