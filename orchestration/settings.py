@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ingest.sources import SourceSpec, parse_source
 
+CHECKOUT = Path(__file__).resolve().parent.parent
 DEFAULT_START = date(2021, 1, 1)
 DEFAULT_END = date(2023, 12, 31)
 DEFAULT_N_SYMBOLS = 50
@@ -96,7 +97,9 @@ class Settings:
 
     @property
     def numba_cache_dir(self) -> Path:
-        return self.home / "cache" / "numba"
+        """vectorbt's compiled kernels depend on the installed code, not on the data: one
+        cache per checkout (the tests fill it too), so a new home does not recompile."""
+        return CHECKOUT / ".cache" / "numba"
 
     @property
     def source_spec(self) -> SourceSpec:

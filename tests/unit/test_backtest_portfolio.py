@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 os.environ.setdefault(
-    "NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[2] / ".pytest_cache" / "numba")
+    "NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[2] / ".cache" / "numba")
 )
 
 import numpy as np
