@@ -3,10 +3,13 @@
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import cached_property
+from importlib import metadata
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from packaging.version import Version
 
 from assets.market_data import RAW_OHLCV
 from orchestration.partitions import partition_end, raw_days_since
@@ -24,13 +27,20 @@ if not DBT_PROJECT.manifest_path.exists():
 
 
 class AlphadagDbtCli(DbtCliResource):
-    """dbt's command line, without dbt's adapter loaded in the Dagster process.
+    """dbt's command line, without two start-up costs dagster-dbt pays on every run.
 
-    dagster-dbt loads the adapter (dbt's imports, project and profile: seconds per run)
-    only to query the warehouse for column metadata or row counts. The column schema and
-    lineage here come from the post-hook's logs instead (macros/column_lineage.sql), and
-    the Dagster process must not open the DuckDB file while dbt writes it anyway.
+    - It starts a whole `dbt --version` process (seconds) to learn the version; the dbt
+      it runs is this environment's (`dbt_executable`), whose version the installed
+      package metadata gives at once.
+    - It loads dbt's adapter in the Dagster process (dbt's imports, project and profile)
+      only to query the warehouse for column metadata or row counts. The column schema
+      and lineage come from the post-hook's logs instead (macros/column_lineage.sql), and
+      the Dagster process must not open the DuckDB file while dbt writes it anyway.
     """
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        return Version(metadata.version("dbt-core"))
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:
         return None

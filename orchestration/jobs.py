@@ -32,12 +32,13 @@ def daily_refresh_job(
 ) -> dg.UnresolvedAssetJobDefinition:
     """New days in, without retraining: the bars of the selected days, the features of
     those days (the dbt models continue from what they stored) and the feature store's
-    online rows, the inputs of tomorrow's predictions."""
+    online rows, the inputs of tomorrow's predictions. The Feast registry is left as the
+    last full build applied it (a new definitions version comes with a full build)."""
     return dg.define_asset_job(
         REFRESH_JOB_NAME,
         selection=dg.AssetSelection.groups("features")
         | dg.AssetSelection.assets(
-            "raw_ohlcv", "feature_lake", "feast_apply", "online_features", "latest_features"
+            "raw_ohlcv", "feature_lake", "online_features", "latest_features"
         ),
         partitions_def=partitions_def,
         description="Bars of the selected days, their features and the online feature store; no retraining.",

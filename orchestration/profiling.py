@@ -25,23 +25,34 @@ RUN_LEVEL = "(run)"
 
 @dataclass
 class EventWriteTimer:
-    """Seconds spent storing events, and how many, per step key (RUN_LEVEL outside steps)."""
+    """Seconds spent storing events, and how many, per step: a write counts for the step
+    that is running when it happens (RUN_LEVEL outside steps). Planned events name their
+    step but are written while the run is planned."""
 
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    running: str | None = None
 
-    def wrap(self, store: Callable[..., Any], count: Callable[[Any], list[Any]]) -> Callable:
+    def wrap(self, store: Callable[..., Any], events_of: Callable[[Any], list[Any]]) -> Callable:
         def timed(arg: Any) -> Any:
+            events = events_of(arg)
+            for event in events:
+                if event.dagster_event_type == dg.DagsterEventType.STEP_START:
+                    self.running = event.step_key
+            step = self.running or RUN_LEVEL
             started = time.perf_counter()
             try:
                 return store(arg)
             finally:
-                events = count(arg)
-                step = (events[0].step_key if events else None) or RUN_LEVEL
                 self.seconds[step] += time.perf_counter() - started
                 self.counts[step] += len(events)
+                if any(event.dagster_event_type in _STEP_ENDS for event in events):
+                    self.running = None
 
         return timed
+
+
+_STEP_ENDS = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -61,3 +62,20 @@ def test_a_batch_stores_the_same_partitions_and_latest_record(
         key, after_cursor=first.storage_id
     )
     assert after == expected - {"2024-01-01"}
+
+
+def test_events_written_through_open_connections_are_seen_by_a_new_instance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batched = _run_range(tmp_path / "home", batching=True, monkeypatch=monkeypatch)
+    for day in range(20):
+        batched.report_runless_asset_event(dg.AssetMaterialization("single", metadata={"n": day}))
+    # another process (the web server) opens the same files with Dagster's own storage
+    reader = dg.DagsterInstance.from_config(str(tmp_path / "home"))
+    reader_storage = SqliteEventLogStorage(str(tmp_path / "home" / "history" / "runs"))
+    for storage in (reader.event_log_storage, reader_storage):
+        assert storage.get_materialized_partitions(daily.key) == set(DAYS.get_partition_keys())
+    latest = reader.get_latest_materialization_event(dg.AssetKey("single"))
+    assert latest is not None
+    assert latest.asset_materialization.metadata["n"] == dg.IntMetadataValue(19)
+    batched.dispose()
