@@ -61,6 +61,7 @@ __all__ = [
     "Param",
     "TuningProblem",
     "TuningResult",
+    "effective_space",
     "mean_rank_ic",
     "study_fingerprint",
     "tune",
