@@ -31,7 +31,7 @@ class BacktestConfig(dg.Config):
     kinds={"vectorbt", "duckdb"},
     pool=WAREHOUSE_POOL,
     description=(
-        "Top-k long-only portfolio on the model's out-of-sample predictions, traded at "
+        "Top-k long-only portfolio on the champion's out-of-sample predictions, traded at "
         "the close of the bar after each signal with fees and slippage, against an "
         "equal-weight buy-and-hold; one row in `backtest_metrics` and an HTML report."
     ),
@@ -40,7 +40,7 @@ def backtest(
     context: dg.AssetExecutionContext,
     config: BacktestConfig,
     settings: dg.ResourceParam[Settings],
-    lightgbm_model: TrainedModel,
+    champion_model: TrainedModel,
 ) -> dg.MaterializeResult:
     # numba compiles vectorbt's kernels on first use; a persistent cache skips that later.
     os.environ.setdefault("NUMBA_CACHE_DIR", str(settings.numba_cache_dir))
@@ -51,7 +51,7 @@ def backtest(
     scores = warehouse.query(
         "select symbol, date, prediction from predictions "
         "where model_name = ? and model_version = ? order by date, symbol",
-        [lightgbm_model.name, lightgbm_model.version],
+        [champion_model.name, champion_model.version],
     )
     scores["date"] = pd.to_datetime(scores["date"])
     prices = warehouse.query(
@@ -66,7 +66,7 @@ def backtest(
         close, weights, CostModel(fees_bps=config.fees_bps, slippage_bps=config.slippage_bps)
     )
     metrics = performance_summary(
-        result.returns, result.benchmark_returns, result.turnover, n_trials=lightgbm_model.n_trials
+        result.returns, result.benchmark_returns, result.turnover, n_trials=champion_model.n_trials
     )
 
     strategy = f"top{config.top_k}_long_only"
@@ -75,7 +75,7 @@ def backtest(
     backtest_id = hashlib.sha256(
         json.dumps(
             [
-                lightgbm_model.run_id,
+                champion_model.run_id,
                 config.model_dump(),
                 str(start_date),
                 str(end_date),
@@ -88,8 +88,8 @@ def backtest(
             {
                 "backtest_id": backtest_id,
                 "strategy": strategy,
-                "model_name": lightgbm_model.name,
-                "model_version": lightgbm_model.version,
+                "model_name": champion_model.name,
+                "model_version": champion_model.version,
                 "start_date": start_date,
                 "end_date": end_date,
                 **{name: float(metrics[name]) for name in METRIC_NAMES},
@@ -105,19 +105,33 @@ def backtest(
         result,
         metrics,
         settings.reports_dir / f"backtest_{backtest_id}.html",
-        title=f"{strategy} on {lightgbm_model.name} v{lightgbm_model.version}",
+        title=f"{strategy} on {champion_model.name} v{champion_model.version}",
     )
     context.log.info(
         f"backtest {backtest_id}: Sharpe {metrics['sharpe']:.2f} "
         f"(benchmark {metrics['benchmark_sharpe']:.2f}), CAGR {metrics['cagr']:.2%}, "
         f"max drawdown {metrics['max_drawdown']:.2%}; report {report}"
     )
+    from ml.tracking import configure_mlflow, record_on_version
+
+    # the headline numbers on the model's own MLflow run, beside its skill
+    configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
+    record_on_version(
+        champion_model.name,
+        champion_model.version,
+        {"backtest_id": backtest_id},
+        {
+            f"backtest_{name}": float(metrics[name])
+            for name in ("sharpe", "cagr", "max_drawdown", "turnover")
+            if math.isfinite(float(metrics[name]))
+        },
+    )
     png = base64.b64encode(equity_curve_png(result, title=strategy)).decode()
     return dg.MaterializeResult(
         metadata={
             "backtest_id": backtest_id,
-            "model_version": lightgbm_model.version,
-            "mlflow_run_id": lightgbm_model.run_id,
+            "model_version": champion_model.version,
+            "mlflow_run_id": champion_model.run_id,
             "period": f"{start_date} .. {end_date}",
             **{name: _finite_or_none(metrics[name]) for name in METRIC_NAMES},
             "equity_curve": dg.MetadataValue.md(f"![equity curve](data:image/png;base64,{png})"),

@@ -1,7 +1,10 @@
-"""Model tuning, training, registration, out-of-sample predictions and their skill."""
+"""The model zoo, the promotion gate, the champion's predictions, skill and signals."""
 
+import base64
 import hashlib
 import json
+import math
+import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -11,18 +14,20 @@ from pydantic import Field
 
 from feature_repo.files import feature_service_of
 from ingest.lake import read_oracle
+from ml.gate import DEFAULT_MARGIN
 from ml.metrics import ic_summary
-from ml.splits import chronological_split, purge_gap, split_frame
+from ml.models import LABEL_PREFIX
+from ml.training import LABEL_HORIZONS, scoring_label
+from ml.tuning import SEARCH_SPACES
+from orchestration.project import ROOT
 from orchestration.settings import Settings
 from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
 
 from .feature_store import training_set
 
-MODEL_NAME = "alphadag_lightgbm"
-LABEL_PREFIX = "fwd_"
-LABEL_HORIZONS = {"fwd_ret_1d": 1, "fwd_ret_5d": 5, "fwd_ret_1d_rank": 1, "fwd_ret_5d_rank": 5}
+MODEL_NAME = "alphadag_ranker"
 # Bump when the training procedure changes, so a retrain registers a new version.
-TRAINING_CODE_VERSION = "1"
+TRAINING_CODE_VERSION = "2"
 
 
 class ModelConfig(dg.Config):
@@ -34,10 +39,25 @@ class ModelConfig(dg.Config):
             "return target; skill is always scored against the raw return."
         ),
     )
-    n_trials: int = Field(default=20, description="Optuna trials (the study resumes).")
-    valid_frac: float = Field(default=0.2, description="Share of dates used to tune.")
-    test_frac: float = Field(default=0.25, description="Share of dates held out for the backtest.")
-    seed: int = Field(default=7, description="Seed of the sampler and of LightGBM.")
+    n_trials: int = Field(default=10, description="Optuna trials per booster (studies resume).")
+    n_folds: int = Field(
+        default=3, description="Purged walk-forward folds the trials are scored on."
+    )
+    valid_dates: int = Field(default=80, description="Validation dates per fold.")
+    test_frac: float = Field(default=0.25, description="Share of dates held out as the test.")
+    scheme: str = Field(default="expanding", description="Folds: expanding or rolling.")
+    seed: int = Field(default=7, description="Seed of the samplers and of the boosters.")
+    threads: int = Field(default=2, description="Threads per fit.")
+    n_workers: int = Field(
+        default=1, description="Optuna worker processes sharing each study (RDB storage)."
+    )
+
+
+class GateConfig(dg.Config):
+    margin: float = Field(
+        default=DEFAULT_MARGIN,
+        description="Rank IC the challenger must add over the champion, on the same test rows.",
+    )
 
 
 @dataclass(frozen=True)
@@ -53,12 +73,12 @@ class TrainedModel:
     test_start: str
     test_end: str
     n_trials: int
-    best_valid_rank_ic: float
+    candidate: str
 
     @property
     def scoring_label(self) -> str:
         """The raw forward return the target stands for (what a portfolio earns)."""
-        return self.target.removesuffix("_rank")
+        return scoring_label(self.target)
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
@@ -67,120 +87,284 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
     ]
 
 
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
+def registered_model(name: str, version: str) -> TrainedModel:
+    """A registered version, described from its tags."""
+    from ml.tracking import model_version_info, version_tags
+
+    info = model_version_info(name, version)
+    tags = version_tags(name, version)
+    return TrainedModel(
+        name=name,
+        version=info.version,
+        run_id=info.run_id,
+        alias=info.alias,
+        target=tags["target"],
+        features=tuple(json.loads(tags["features"])),
+        test_start=tags["test_start"],
+        test_end=tags["test_end"],
+        n_trials=int(tags["n_trials"]),
+        candidate=tags["candidate"],
+    )
+
+
+def _zoo_table(zoo: pd.DataFrame) -> dg.TableMetadataValue:
+    columns = [
+        "candidate",
+        "cv_rank_ic",
+        "test_ic",
+        "test_rank_ic",
+        "icir",
+        "hac_t",
+        "oracle_share",
+        "n_trials",
+    ]
+    records = [
+        dg.TableRecord(
+            {c: (_finite_or_none(row[c]) if c != "candidate" else row[c]) for c in columns}
+        )
+        for row in zoo.to_dict("records")
+    ]
+    schema = dg.TableSchema(
+        columns=[dg.TableColumn(c, "string" if c == "candidate" else "float") for c in columns]
+    )
+    return dg.MetadataValue.table(records, schema=schema)
+
+
+def _finite_or_none(value: float) -> float | None:
+    """Dagster metadata is JSON: NaN and inf become null rather than an invalid document."""
+    return float(value) if value is not None and math.isfinite(float(value)) else None
+
+
+def _with_oracle(
+    settings: Settings, frame: pd.DataFrame, label: str
+) -> tuple[pd.DataFrame, str | None]:
+    """The training set with the simulator's oracle of ``label`` as column ``oracle``.
+
+    The oracle is the conditional expectation of the very label being scored
+    (``expected_<label>``); older lakes store only ``expected_ret_1d``, the next day's
+    expectation, which is used for lack of better. Other sources have no oracle.
+    """
+    if settings.source_spec.kind != "simulator":
+        return frame, None
+    oracle = read_oracle(settings.lake_dir)
+    column = next(
+        (c for c in (f"expected_{label}", "expected_ret_1d") if c in oracle.columns), None
+    )
+    if oracle.empty or column is None:
+        return frame, None
+    oracle = oracle[["symbol", "date", column]].rename(columns={column: "oracle"})
+    frame = frame.assign(date=pd.to_datetime(frame["date"]).astype("datetime64[ns]"))
+    return frame.merge(oracle, on=["symbol", "date"], how="left"), "oracle"
+
+
 @dg.asset(
     ins={"training_set": dg.AssetIn(key=training_set.key, dagster_type=dg.Nothing)},
     group_name="models",
-    kinds={"lightgbm", "optuna", "mlflow"},
+    kinds={"lightgbm", "xgboost", "optuna", "mlflow"},
+    pool=WAREHOUSE_POOL,
     description=(
-        "LightGBM tuned by an Optuna study on a chronological split purged by the label "
-        "horizon, refit on train+valid, logged to MLflow and registered "
-        f"as `{MODEL_NAME}` (alias champion on the first version, challenger after)."
+        "Every candidate (best single feature, ridge on ranks, LightGBM and XGBoost tuned "
+        "by Optuna on purged walk-forward folds, their rank-average ensemble) scored on "
+        "the same folds and test rows into `model_zoo`; the best learned candidate on the "
+        f"folds is registered as `{MODEL_NAME}`, alias challenger (champion if first)."
     ),
 )
-def lightgbm_model(
+def model_zoo(
     context: dg.AssetExecutionContext, config: ModelConfig, settings: dg.ResourceParam[Settings]
 ) -> dg.Output[TrainedModel]:
-    from ml.models import fit_lightgbm
-    from ml.tracking import configure_mlflow, find_model_version, log_and_register_lightgbm
-    from ml.tuning import tune_lightgbm
+    from ml.tracking import configure_mlflow, find_model_version, log_and_register
+    from ml.training import ZooConfig, train_zoo
 
-    if config.target not in LABEL_HORIZONS:
-        raise ValueError(f"target must be one of {sorted(LABEL_HORIZONS)}, got {config.target!r}")
-    frame = pd.read_parquet(settings.training_set_path)
-    features = feature_columns(frame)
-    gap = purge_gap(LABEL_HORIZONS[config.target])
-    labelled = frame.dropna(subset=[config.target])
-    split = chronological_split(
-        labelled["date"].unique(), valid_frac=config.valid_frac, test_frac=config.test_frac, gap=gap
+    zoo_config = ZooConfig(
+        target=config.target,
+        n_trials=config.n_trials,
+        n_folds=config.n_folds,
+        valid_dates=config.valid_dates,
+        test_frac=config.test_frac,
+        scheme=config.scheme,  # type: ignore[arg-type]
+        seed=config.seed,
+        threads=config.threads,
+        n_workers=config.n_workers,
     )
-    train, valid, _ = split_frame(labelled, split)
-    context.log.info(f"split (purge gap {gap} days): {split.describe()}")
-
+    data_version = hashlib.sha256(settings.training_set_path.read_bytes()).hexdigest()
     fingerprint = hashlib.sha256(
         json.dumps(
             {
-                "data": hashlib.sha256(settings.training_set_path.read_bytes()).hexdigest(),
+                "data": data_version,
                 "config": config.model_dump(),
                 "code": TRAINING_CODE_VERSION,
+                "spaces": {k: {n: list(p) for n, p in v.items()} for k, v in SEARCH_SPACES.items()},
             },
             sort_keys=True,
         ).encode()
     ).hexdigest()[:16]
-
     configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
-    settings.home.joinpath("optuna.db").parent.mkdir(parents=True, exist_ok=True)
-    # The study is keyed by the fingerprint: a rerun on the same data resumes (no new
-    # trials) and a change of data or settings starts afresh.
-    tuning = tune_lightgbm(
-        train,
-        valid,
-        features,
-        config.target,
-        n_trials=config.n_trials,
-        seed=config.seed,
-        storage=settings.optuna_storage,
-        study_name=f"{MODEL_NAME}-{fingerprint}",
-        on_trial=lambda done, value, best: context.log.info(
-            f"Optuna trial {done}/{config.n_trials}: validation rank IC {value:.4f} (best {best:.4f})"
-        ),
-    )
-    context.log.info(
-        f"Optuna: {tuning.n_new_trials} new trial(s), {tuning.n_trials} total, "
-        f"best validation rank IC {tuning.best_value:.4f}"
-    )
+    warehouse = Warehouse(settings.warehouse_path)
 
     version = find_model_version(MODEL_NAME, fingerprint)
-    if version is None:
-        model = fit_lightgbm(
-            pd.concat([train, valid]), features, config.target, tuning.best_params, seed=config.seed
+    if version is not None:
+        # same data, settings and code: the registered version and its zoo rows stand
+        context.log.info(f"same data and settings as {MODEL_NAME} v{version}: reusing it")
+        trained = registered_model(MODEL_NAME, version)
+        zoo = warehouse.query(
+            "select * from model_zoo where model_version = ? order by candidate", [version]
         )
-        registered = log_and_register_lightgbm(
-            model,
+    else:
+        frame = pd.read_parquet(settings.training_set_path)
+        features = feature_columns(frame)
+        frame, oracle_col = _with_oracle(settings, frame, scoring_label(config.target))
+        outcome = train_zoo(
+            frame,
+            features,
+            zoo_config,
+            storage=settings.optuna_storage,
+            oracle_col=oracle_col,
+            log=context.log.info,
+        )
+        zoo = outcome.zoo
+        chosen = zoo.set_index("candidate").loc[outcome.chosen]
+        holdout = outcome.holdout
+        tags = {
+            "target": config.target,
+            "candidate": outcome.chosen,
+            "features": json.dumps(features),
+            "n_features": str(len(features)),
+            "feature_service": feature_service_of(settings.training_set_path),
+            "data_version": data_version,
+            "code_version": _git_commit(),
+            "dagster_run_id": context.run_id,
+            "test_start": str(holdout.test_start.date()),
+            "test_end": str(holdout.test_end.date()),
+            "n_trials": str(int(chosen["n_trials"])),
+        }
+        registered = log_and_register(
+            outcome.model,
             model_name=MODEL_NAME,
             fingerprint=fingerprint,
-            params=tuning.best_params,
-            metrics={"valid_rank_ic": tuning.best_value, "n_trials": float(tuning.n_trials)},
-            tags={
-                "target": config.target,
-                "feature_service": feature_service_of(settings.training_set_path),
-                "train_start": split.describe()["train_start"],
-                "test_start": split.describe()["test_start"],
-                "dagster_run_id": context.run_id,
+            params={f"{m}.{k}": v for m, p in outcome.params.items() for k, v in p.items()},
+            metrics={
+                k: float(chosen[k])
+                for k in ("cv_rank_ic", "test_ic", "test_rank_ic", "icir", "hac_t", "oracle_share")
+                if math.isfinite(float(chosen[k]))
             },
-            input_example=train[features].head(5),
+            tags=tags,
+            input_example=outcome.test_frame[["date", *features]].head(20),
+            tables={"model_zoo": zoo, "folds": pd.DataFrame(outcome.folds)},
+            child_runs={
+                f"optuna_{family}": (
+                    {"study": s.study_name, **s.best_params},
+                    {
+                        "best_cv_rank_ic": s.best_value,
+                        "best_hac_t": s.best_hac_t,
+                        "n_trials": s.n_trials,
+                    },
+                    s.trials,
+                )
+                for family, s in outcome.studies.items()
+            },
         )
-        context.log.info(f"registered {MODEL_NAME} v{registered.version} ({registered.alias})")
-    else:
-        from ml.tracking import model_version_info
-
-        registered = model_version_info(MODEL_NAME, version)
-        context.log.info(f"same data and settings as {MODEL_NAME} v{version}: reusing it")
-
-    trained = TrainedModel(
-        name=MODEL_NAME,
-        version=registered.version,
-        run_id=registered.run_id,
-        alias=registered.alias,
-        target=config.target,
-        features=tuple(features),
-        test_start=str(split.test_dates[0].date()),
-        test_end=str(split.test_dates[-1].date()),
-        n_trials=tuning.n_trials,
-        best_valid_rank_ic=tuning.best_value,
-    )
+        context.log.info(
+            f"registered {MODEL_NAME} v{registered.version} ({outcome.chosen}, {registered.alias})"
+        )
+        trained = registered_model(MODEL_NAME, registered.version)
+        zoo = zoo.assign(
+            model_version=registered.version, created_at=datetime.now(UTC).replace(tzinfo=None)
+        )
+        warehouse.replace_rows("model_zoo", zoo, {"model_version": registered.version})
     return dg.Output(
         trained,
         metadata={
-            "model_version": registered.version,
-            "alias": registered.alias or "",
-            "mlflow_run_id": registered.run_id,
+            "model_version": trained.version,
+            "candidate": trained.candidate,
+            "alias": trained.alias or "",
+            "mlflow_run_id": trained.run_id,
             "fingerprint": fingerprint,
-            "n_trials": tuning.n_trials,
-            "best_valid_rank_ic": tuning.best_value,
-            "best_params": dg.MetadataValue.json(tuning.best_params),
-            "split": dg.MetadataValue.json(split.describe()),
+            "model_zoo": _zoo_table(zoo),
         },
         data_version=dg.DataVersion(fingerprint),
+    )
+
+
+@dg.asset(
+    group_name="models",
+    kinds={"mlflow"},
+    description=(
+        "The promotion gate: the new version becomes `champion` only if its rank IC beats "
+        "the current champion's on the same test rows by the configured margin. Outputs "
+        "the champion after the decision, which every scoring asset uses."
+    ),
+)
+def champion_model(
+    context: dg.AssetExecutionContext,
+    config: GateConfig,
+    settings: dg.ResourceParam[Settings],
+    model_zoo: TrainedModel,
+) -> dg.Output[TrainedModel]:
+    from ml.gate import decide
+    from ml.tracking import (
+        CHALLENGER,
+        CHAMPION,
+        configure_mlflow,
+        get_alias_version,
+        load_model,
+        record_on_version,
+        set_alias,
+        version_tags,
+    )
+
+    configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
+    champion = get_alias_version(MODEL_NAME, CHAMPION)
+    challenger = model_zoo
+    already = version_tags(MODEL_NAME, challenger.version).get("gate_promoted")
+    if champion == challenger.version or already is not None:
+        context.log.info(f"v{challenger.version} was already gated; champion is v{champion}")
+        decision_tags = version_tags(MODEL_NAME, challenger.version)
+    else:
+        frame = pd.read_parquet(settings.training_set_path)
+        rows = frame[frame["date"] >= pd.Timestamp(challenger.test_start)]
+        rows = rows.dropna(subset=[challenger.scoring_label])
+        scored = pd.DataFrame({"date": rows["date"], "label": rows[challenger.scoring_label]})
+        scored["challenger"] = load_model(MODEL_NAME, challenger.version).predict(rows)
+        if champion is not None:
+            incumbent = registered_model(MODEL_NAME, champion)
+            # dates the champion was fitted on are not a fair test of it
+            scored["champion"] = load_model(MODEL_NAME, champion).predict(rows)
+            scored = scored[rows["date"] >= pd.Timestamp(incumbent.test_start)]
+        decision = decide(
+            scored,
+            challenger_version=challenger.version,
+            champion_version=champion,
+            margin=config.margin,
+            horizon=LABEL_HORIZONS[challenger.target],
+        )
+        context.log.info(f"gate: {decision.reason}")
+        decision_tags = decision.as_tags()
+        record_on_version(MODEL_NAME, challenger.version, decision_tags)
+        if decision.promoted:
+            set_alias(MODEL_NAME, CHAMPION, challenger.version)
+        else:
+            set_alias(MODEL_NAME, CHALLENGER, challenger.version)
+    current = registered_model(
+        MODEL_NAME, get_alias_version(MODEL_NAME, CHAMPION) or challenger.version
+    )
+    return dg.Output(
+        current,
+        metadata={
+            "champion_version": current.version,
+            "challenger_version": challenger.version,
+            "mlflow_run_id": current.run_id,
+            **{k: v for k, v in decision_tags.items() if k.startswith("gate_")},
+        },
     )
 
 
@@ -190,38 +374,37 @@ def lightgbm_model(
     kinds={"duckdb"},
     pool=WAREHOUSE_POOL,
     description=(
-        "Out-of-sample predictions of the model for every (symbol, date) from the start "
+        "Out-of-sample predictions of the champion for every (symbol, date) from the start "
         "of its test period, in the `predictions` table."
     ),
 )
 def predictions(
     context: dg.AssetExecutionContext,
     settings: dg.ResourceParam[Settings],
-    lightgbm_model: TrainedModel,
+    champion_model: TrainedModel,
 ) -> dg.MaterializeResult:
-    from ml.models import predict
     from ml.tracking import configure_mlflow, load_model
 
     configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
-    model = load_model(lightgbm_model.name, lightgbm_model.version)
+    model = load_model(champion_model.name, champion_model.version)
     frame = pd.read_parquet(settings.training_set_path)
     # Rows past the last label still get a prediction: they are tomorrow's signal.
-    scoring = frame[frame["date"] >= pd.Timestamp(lightgbm_model.test_start)]
+    scoring = frame[frame["date"] >= pd.Timestamp(champion_model.test_start)]
     out = scoring[["symbol", "date"]].copy()
     out["date"] = out["date"].dt.date
-    out["model_name"] = lightgbm_model.name
-    out["model_version"] = lightgbm_model.version
-    out["prediction"] = predict(model, scoring, list(lightgbm_model.features))
+    out["model_name"] = champion_model.name
+    out["model_version"] = champion_model.version
+    out["prediction"] = model.predict(scoring)
     rows = Warehouse(settings.warehouse_path).replace_rows(
         "predictions",
         out,
-        {"model_name": lightgbm_model.name, "model_version": lightgbm_model.version},
+        {"model_name": champion_model.name, "model_version": champion_model.version},
     )
-    context.log.info(f"wrote {rows} predictions of {lightgbm_model.name} v{lightgbm_model.version}")
+    context.log.info(f"wrote {rows} predictions of {champion_model.name} v{champion_model.version}")
     return dg.MaterializeResult(
         metadata={
             "rows": rows,
-            "model_version": lightgbm_model.version,
+            "model_version": champion_model.version,
             "first_date": str(out["date"].min()),
             "last_date": str(out["date"].max()),
         }
@@ -238,40 +421,32 @@ def predictions(
 def model_metrics(
     context: dg.AssetExecutionContext,
     settings: dg.ResourceParam[Settings],
-    lightgbm_model: TrainedModel,
+    champion_model: TrainedModel,
 ) -> dg.MaterializeResult:
     warehouse = Warehouse(settings.warehouse_path)
     scored = warehouse.query(
         f"""
-        select p.symbol, p.date, p.prediction, l.{lightgbm_model.scoring_label} as label
+        select p.symbol, p.date, p.prediction, l.{champion_model.scoring_label} as label
         from predictions p join fct_labels l using (symbol, date)
         where p.model_name = ? and p.model_version = ?
-          and l.{lightgbm_model.scoring_label} is not null
+          and l.{champion_model.scoring_label} is not null
         """,
-        [lightgbm_model.name, lightgbm_model.version],
+        [champion_model.name, champion_model.version],
     )
-    oracle = _label_oracle(settings)
-    if oracle is not None:
-        scored["date"] = pd.to_datetime(scored["date"]).astype("datetime64[ns]")
-        scored = scored.merge(oracle, on=["symbol", "date"], how="left")
-    summary = ic_summary(
-        scored,
-        pred_col="prediction",
-        label_col="label",
-        oracle_col="oracle" if oracle is not None else None,
-    )
+    scored, oracle_col = _with_oracle(settings, scored, champion_model.scoring_label)
+    summary = ic_summary(scored, pred_col="prediction", label_col="label", oracle_col=oracle_col)
     row = pd.DataFrame(
         [
             {
-                "model_name": lightgbm_model.name,
-                "model_version": lightgbm_model.version,
-                "target": lightgbm_model.target,
+                "model_name": champion_model.name,
+                "model_version": champion_model.version,
+                "target": champion_model.target,
                 "ic": summary["ic"],
                 "rank_ic": summary["rank_ic"],
                 "icir": summary["icir"],
                 "hit_rate": summary["hit_rate"],
                 # the oracle (true expected return) is known only for simulated data
-                "oracle_ic": summary["oracle_ic"] if oracle is not None else None,
+                "oracle_ic": summary["oracle_ic"] if oracle_col is not None else None,
                 "n_dates": int(summary["n_dates"]),
                 "created_at": datetime.now(UTC).replace(tzinfo=None),
             }
@@ -281,7 +456,7 @@ def model_metrics(
     warehouse.replace_rows(
         "model_metrics",
         row,
-        {"model_name": lightgbm_model.name, "model_version": lightgbm_model.version},
+        {"model_name": champion_model.name, "model_version": champion_model.version},
     )
     context.log.info(
         f"out-of-sample IC {summary['ic']:.4f}, rank IC {summary['rank_ic']:.4f}, "
@@ -289,24 +464,140 @@ def model_metrics(
     )
     return dg.MaterializeResult(
         metadata={k: float(summary[k]) for k in ("ic", "rank_ic", "icir", "hit_rate", "oracle_ic")}
-        | {"model_version": lightgbm_model.version}
+        | {"model_version": champion_model.version}
     )
 
 
-def _label_oracle(settings: Settings) -> pd.DataFrame | None:
-    """The simulator's oracle as a prediction (column ``oracle``), or None for sources
-    that have none.
+class SignalsConfig(dg.Config):
+    top_k: int = Field(default=5, description="Names held (equal weight, long only).")
 
-    The model predicts the label at t from the bars up to t; so does the oracle row of
-    t (``expected_ret_1d``, the true expectation of the next return given the same bars),
-    scored on the same label and the same (symbol, date) rows. The planted signal is
-    persistent (AR(1), 0.8 a day), so this ranks the 1-day and 5-day labels almost as
-    their exact conditional expectation would. Summing the oracle rows of the dates the
-    label spans instead looks better on paper but scores worse (about 0.05 against 0.07
-    rank IC on the 5-day label): those later rows react, through the reversal term, to
-    the very returns the label is made of.
-    """
-    if settings.source_spec.kind != "simulator":
-        return None
-    oracle = read_oracle(settings.lake_dir)
-    return None if oracle.empty else oracle.rename(columns={"expected_ret_1d": "oracle"})
+
+@dg.asset(
+    deps=["latest_features"],
+    group_name="models",
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+    description=(
+        "Tomorrow's target weights: the champion scores the online features of every "
+        "symbol (latest_features); the top_k get equal weight. One row per symbol in "
+        "`signals`, dated the business day the weights are for."
+    ),
+)
+def signals(
+    context: dg.AssetExecutionContext,
+    config: SignalsConfig,
+    settings: dg.ResourceParam[Settings],
+    champion_model: TrainedModel,
+) -> dg.MaterializeResult:
+    from backtests.signals import top_k_weights
+    from ml.tracking import configure_mlflow, load_model
+
+    configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
+    latest = pd.read_parquet(settings.latest_features_path).dropna(subset=["date"])
+    as_of = latest["date"].max()
+    # a symbol whose newest features are older than the newest date is not scored
+    current = latest[latest["date"] == as_of].reset_index(drop=True)
+    scored = current[["symbol", "date"]].assign(
+        score=load_model(champion_model.name, champion_model.version).predict(current)
+    )
+    weights = top_k_weights(scored, config.top_k, prediction_col="score").iloc[0]
+    for_date = (pd.Timestamp(as_of) + pd.offsets.BDay(1)).date()
+    out = pd.DataFrame(
+        {
+            "symbol": scored["symbol"],
+            "date": for_date,
+            "model_name": champion_model.name,
+            "model_version": champion_model.version,
+            "score": scored["score"],
+            "target_weight": scored["symbol"].map(weights).fillna(0.0).to_numpy(),
+        }
+    )
+    Warehouse(settings.warehouse_path).replace_rows(
+        "signals", out, {"date": for_date, "model_name": champion_model.name}
+    )
+    held = out[out["target_weight"] > 0].sort_values("score", ascending=False)
+    context.log.info(f"signals for {for_date}: {', '.join(held['symbol'])}")
+    return dg.MaterializeResult(
+        metadata={
+            "for_date": str(for_date),
+            "features_as_of": str(pd.Timestamp(as_of).date()),
+            "model_version": champion_model.version,
+            "symbols_scored": len(out),
+            "holdings": dg.MetadataValue.md(held.round(4).to_markdown(index=False)),
+        }
+    )
+
+
+def _png_md(png: bytes, title: str) -> dg.MetadataValue:
+    return dg.MetadataValue.md(
+        f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
+    )
+
+
+def _table(frame: pd.DataFrame) -> dg.TableMetadataValue:
+    records = [
+        dg.TableRecord(
+            {k: (_finite_or_none(v) if isinstance(v, float) else v) for k, v in r.items()}
+        )
+        for r in frame.to_dict("records")
+    ]
+    return dg.MetadataValue.table(records)
+
+
+@dg.asset(
+    deps=[predictions, "fct_labels"],
+    group_name="models",
+    kinds={"lightgbm", "xgboost"},
+    pool=WAREHOUSE_POOL,
+    description=(
+        "The champion's test-period evaluation: daily rank IC with its Newey-West t, mean "
+        "forward return by prediction decile, gain and SHAP importance (top 20), as "
+        "tables and plots."
+    ),
+)
+def model_evaluation(
+    context: dg.AssetExecutionContext,
+    settings: dg.ResourceParam[Settings],
+    champion_model: TrainedModel,
+) -> dg.MaterializeResult:
+    from ml.evaluation import decile_returns, ic_series, importance, plot_png
+    from ml.tracking import configure_mlflow, load_model
+
+    label = champion_model.scoring_label
+    scored = Warehouse(settings.warehouse_path).query(
+        f"""
+        select p.date, p.prediction, l.{label} as label
+        from predictions p join fct_labels l using (symbol, date)
+        where p.model_name = ? and p.model_version = ? and l.{label} is not null
+        """,
+        [champion_model.name, champion_model.version],
+    )
+    series, hac_t = ic_series(scored, LABEL_HORIZONS[champion_model.target])
+    deciles = decile_returns(scored)
+    configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
+    model = load_model(champion_model.name, champion_model.version)
+    frame = pd.read_parquet(settings.training_set_path)
+    test = frame[frame["date"] >= pd.Timestamp(champion_model.test_start)]
+    ranked = importance(model.members, test, list(champion_model.features))
+    context.log.info(
+        f"v{champion_model.version}: mean daily rank IC {series['rank_ic'].mean():.4f}, "
+        f"HAC t {hac_t:.2f} over {len(series)} dates"
+    )
+    title = f"{champion_model.name} v{champion_model.version}"
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": champion_model.version,
+            "mean_rank_ic": _finite_or_none(series["rank_ic"].mean()),
+            "hac_t": _finite_or_none(hac_t),
+            "n_dates": len(series),
+            "decile_returns": _table(deciles),
+            "importance": _table(ranked),
+            "ic_plot": _png_md(plot_png("ic", series, f"{title}: daily rank IC"), "daily IC"),
+            "decile_plot": _png_md(
+                plot_png("deciles", deciles, f"{title}: mean {label} by decile"), "deciles"
+            ),
+            "importance_plot": _png_md(
+                plot_png("importance", ranked, f"{title}: top {len(ranked)} by SHAP"), "SHAP"
+            ),
+        }
+    )

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["MIN_NAMES_PER_DATE", "daily_ic", "ic_summary"]
+__all__ = ["MIN_NAMES_PER_DATE", "daily_ic", "hac_t_stat", "ic_summary"]
 
 MIN_NAMES_PER_DATE = 3
 """A date needs at least this many scored names to have a meaningful correlation."""
@@ -157,3 +157,32 @@ def ic_summary(
         "oracle_ic": oracle_ic,
         "n_dates": float(len(ic)),
     }
+
+
+def hac_t_stat(values: pd.Series | np.ndarray, lags: int | None = None) -> float:
+    """Newey-West (HAC) t-statistic of the mean of a daily series such as the daily IC.
+
+    Overlapping multi-day labels make consecutive daily ICs strongly correlated (a
+    5-day label shares four of its days with the next one), so the plain t-statistic
+    overstates significance. The long-run variance is the Bartlett-weighted sum of
+    autocovariances up to ``lags`` (default: Newey and West's rule
+    ``floor(4 (T/100)^(2/9))``); pass at least the label horizon minus one for
+    overlapping labels. NaN values are dropped; NaN with fewer than three values or a
+    zero variance.
+    """
+    x = np.asarray(values, dtype="float64")
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n < 3:
+        return float("nan")
+    if lags is None:
+        lags = int(np.floor(4 * (n / 100) ** (2 / 9)))
+    lags = max(0, min(int(lags), n - 1))
+    centred = x - x.mean()
+    long_run = centred @ centred / n
+    for lag in range(1, lags + 1):
+        weight = 1 - lag / (lags + 1)
+        long_run += 2 * weight * (centred[lag:] @ centred[:-lag]) / n
+    if long_run <= 0:
+        return float("nan")
+    return float(x.mean() / np.sqrt(long_run / n))

@@ -36,6 +36,7 @@ __all__ = [
     "FEATURE_DTYPE",
     "LABEL_PREFIX",
     "MODEL_FAMILIES",
+    "check_features",
     "fit_lightgbm",
     "fit_model",
     "fit_xgboost",
@@ -53,7 +54,8 @@ DEFAULT_EARLY_STOPPING_ROUNDS = 50
 _ROUND_KEYS = ("n_estimators", "num_boost_round", "num_iterations", "num_rounds")
 
 
-def _check_features(features: list[str], target: str, frame: pd.DataFrame) -> None:
+def check_features(features: list[str], target: str, frame: pd.DataFrame) -> None:
+    """Refuse labels among the features (look-ahead) and columns the frame lacks."""
     if not features:
         raise ValueError("features is empty")
     leaks = [f for f in features if f == target or f.startswith(LABEL_PREFIX)]
@@ -89,13 +91,13 @@ def _training_data(
     train: pd.DataFrame, valid: pd.DataFrame | None, features: list[str], target: str
 ) -> tuple[pd.DataFrame, np.ndarray, tuple[pd.DataFrame, np.ndarray] | None]:
     """Feature matrix and target of the training rows, and of the validation rows if any."""
-    _check_features(features, target, train)
+    check_features(features, target, train)
     x, y = _xy(train, features, target)
     if len(y) == 0:
         raise ValueError(f"no training rows with a non-missing {target!r}")
     if valid is None:
         return x, y, None
-    _check_features(features, target, valid)
+    check_features(features, target, valid)
     vx, vy = _xy(valid, features, target)
     return x, y, ((vx, vy) if len(vy) else None)
 

@@ -1,176 +1,210 @@
-"""Chronological, purged train/validation/test splits over trading dates.
+"""Purged, embargoed splits of a long (symbol, date) frame: holdout, walk-forward, K-fold.
 
-Labels look forward (``fwd_ret_5d`` at date t uses bars up to t + 6), so a naive
-time split leaks: the last training labels are computed from prices that belong to
-the validation period. Every split here drops ``gap`` trading dates between
-consecutive parts (purge + embargo) so that no label of an earlier part is computed
-from bars of a later part. The split is expressed in trading dates, not rows, so all
-symbols of a date always land in the same part (a cross-sectional model must never see
-half of a day in training and the other half in validation).
+Labels look forward: ``fwd_ret_5d`` at date t is close(t+6) / close(t+1) - 1 in the
+symbol's own bar sequence, so the label uses prices up to the date of the bar six rows
+later. A split leaks when a training label is computed from prices of the validation
+period. Counting a fixed number of trading dates is not enough: when a symbol misses
+bars (a halt, a late listing), six rows later is more than six market dates later. So
+every function here purges by each label's real end date, read from the data
+(``label_end_dates``), and never by a count of dates.
+
+The rule (López de Prado, *Advances in Financial Machine Learning*, ch. 7): a row's
+label spans [date, end]. A training row is kept only if that span is disjoint from the
+validation span [first validation date, last validation label end]; with K-fold, rows
+that start within ``embargo`` dates after the validation span are dropped as well, since
+features built from the validation period's prices (moving averages) reach into them.
+
+Splits are by date, never by row: all symbols of a date land in the same part, as a
+cross-sectional model must never train on half of a day and validate on the other half.
+Positions returned are row positions (``iloc``) in the frame given.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["ChronologicalSplit", "chronological_split", "purge_gap", "split_frame"]
+__all__ = [
+    "Fold",
+    "Holdout",
+    "holdout_split",
+    "label_end_dates",
+    "purged_kfold",
+    "walk_forward_folds",
+]
 
-_PARTS = ("train", "valid", "test")
+EXECUTION_LAG = 1
+"""Bars between a signal's date and the first price its label uses (traded next close)."""
+
+
+def label_end_dates(
+    frame: pd.DataFrame,
+    horizon: int,
+    execution_lag: int = EXECUTION_LAG,
+    date_col: str = "date",
+    symbol_col: str = "symbol",
+) -> pd.Series:
+    """For each row, the date of the last bar its label uses: the bar ``horizon +
+    execution_lag`` rows later in the same symbol's series (NaT when there is none,
+    which is exactly when the label is missing).
+
+    ``frame`` must hold every bar of each symbol (``fct_labels`` and the training set
+    do), since the offset is counted in rows, as the labels are built.
+    """
+    if horizon < 1 or execution_lag < 0:
+        raise ValueError(
+            f"horizon must be >= 1 and execution_lag >= 0, got {horizon}, {execution_lag}"
+        )
+    keys = pd.DataFrame(
+        {"symbol": frame[symbol_col].to_numpy(), "date": pd.to_datetime(frame[date_col]).to_numpy()}
+    )
+    if keys.duplicated().any():
+        raise ValueError(
+            f"({symbol_col}, {date_col}) has duplicate rows: one bar per symbol and date"
+        )
+    ordered = keys.sort_values(["symbol", "date"], kind="stable")
+    ends = ordered.groupby("symbol", sort=False)["date"].shift(-(horizon + execution_lag))
+    ordered = pd.Series(ends.reindex(keys.index).to_numpy(), index=frame.index)
+    return ordered.rename("label_end")
 
 
 @dataclass(frozen=True, eq=False)
-class ChronologicalSplit:
-    """Three disjoint, time-ordered sets of trading dates separated by purge gaps.
+class Fold:
+    """Row positions of one training set and its validation set."""
 
-    Each attribute is a sorted ``pd.DatetimeIndex``; ``valid_dates`` or ``test_dates``
-    is empty when the corresponding fraction was 0. Equality compares the dates (the
-    generated dataclass ``==`` would fail on index fields), and a split is hashable.
-    """
+    train: np.ndarray
+    valid: np.ndarray
+    valid_start: pd.Timestamp
+    valid_end: pd.Timestamp
 
-    train_dates: pd.DatetimeIndex
-    valid_dates: pd.DatetimeIndex
-    test_dates: pd.DatetimeIndex
-
-    def __post_init__(self) -> None:
-        previous: pd.Timestamp | None = None
-        for part in _PARTS:
-            dates = pd.DatetimeIndex(getattr(self, f"{part}_dates"))
-            if not (dates.is_monotonic_increasing and dates.is_unique):
-                raise ValueError(f"{part}_dates must be sorted and unique")
-            if len(dates) and previous is not None and dates[0] <= previous:
-                raise ValueError(f"{part}_dates must all come after the earlier parts")
-            if len(dates):
-                previous = dates[-1]
-            object.__setattr__(self, f"{part}_dates", dates)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ChronologicalSplit):
-            return NotImplemented
-        return all(getattr(self, f"{p}_dates").equals(getattr(other, f"{p}_dates")) for p in _PARTS)
-
-    def __hash__(self) -> int:
-        return hash(tuple(tuple(getattr(self, f"{p}_dates").asi8) for p in _PARTS))
-
-    def describe(self) -> dict[str, str]:
-        """First and last date (ISO) of each part, for run metadata and logs.
-
-        Keys are ``{part}_start`` and ``{part}_end`` for train, valid and test; an
-        empty part gives empty strings so the dict always has the same keys.
-        """
-        out: dict[str, str] = {}
-        for part in _PARTS:
-            dates: pd.DatetimeIndex = getattr(self, f"{part}_dates")
-            out[f"{part}_start"] = dates[0].date().isoformat() if len(dates) else ""
-            out[f"{part}_end"] = dates[-1].date().isoformat() if len(dates) else ""
-        return out
+    def describe(self) -> dict[str, object]:
+        return {
+            "valid_start": self.valid_start.date().isoformat(),
+            "valid_end": self.valid_end.date().isoformat(),
+            "n_train": len(self.train),
+            "n_valid": len(self.valid),
+        }
 
 
-def purge_gap(horizon_days: int, execution_lag: int = 1) -> int:
-    """Number of trading dates to drop between two consecutive parts.
+@dataclass(frozen=True, eq=False)
+class Holdout:
+    """Development rows (for folds and refits) and held-out test rows, purged apart."""
 
-    A label at date t with horizon h traded with lag L uses bars up to t + h + L. With
-    ``gap = h + L`` dates dropped after the last training date T, the first date of the
-    next part is T + h + L + 1, so every training label is computed only from bars
-    strictly before the next part starts.
-    """
-    if horizon_days < 1:
-        raise ValueError(f"horizon_days must be >= 1, got {horizon_days}")
-    if execution_lag < 0:
-        raise ValueError(f"execution_lag must be >= 0, got {execution_lag}")
-    return int(horizon_days) + int(execution_lag)
+    development: np.ndarray
+    test: np.ndarray
+    test_start: pd.Timestamp
+    test_end: pd.Timestamp
 
 
-def _part_size(n_usable: int, frac: float) -> int:
-    # Round half up (not banker's rounding) so sizes are predictable; a requested part
-    # never silently disappears because of rounding.
-    if frac == 0:
-        return 0
-    return max(1, math.floor(n_usable * frac + 0.5))
+def _as_arrays(dates: pd.Series, label_ends: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    date_values = pd.to_datetime(dates).to_numpy(dtype="datetime64[ns]")
+    end_values = pd.to_datetime(label_ends).to_numpy(dtype="datetime64[ns]")
+    if len(date_values) != len(end_values):
+        raise ValueError("dates and label_ends must have one value per row")
+    if np.isnat(date_values).any():
+        raise ValueError("dates contain missing values (NaT)")
+    return date_values, end_values
 
 
-def chronological_split(
-    dates: Sequence | pd.DatetimeIndex,
+def _blocks(unique: np.ndarray, n_blocks: int, block_size: int) -> list[np.ndarray]:
+    """The last ``n_blocks * block_size`` unique dates as consecutive blocks."""
+    if n_blocks < 1 or block_size < 1:
+        raise ValueError(f"need at least one block of one date, got {n_blocks} x {block_size}")
+    if n_blocks * block_size >= len(unique):
+        raise ValueError(
+            f"{n_blocks} blocks of {block_size} dates leave no earlier date to train on "
+            f"({len(unique)} dates)"
+        )
+    tail = unique[len(unique) - n_blocks * block_size :]
+    return [tail[i * block_size : (i + 1) * block_size] for i in range(n_blocks)]
+
+
+def _fold(dates: np.ndarray, ends: np.ndarray, keep_train: np.ndarray, block: np.ndarray) -> Fold:
+    labelled = ~np.isnat(ends)
+    in_block = (dates >= block[0]) & (dates <= block[-1])
+    train = np.flatnonzero(keep_train & labelled & ~in_block)
+    valid = np.flatnonzero(in_block & labelled)
+    if not len(train) or not len(valid):
+        raise ValueError(
+            f"fold validating {pd.Timestamp(block[0]).date()}..{pd.Timestamp(block[-1]).date()} "
+            "has no labelled training or validation row"
+        )
+    return Fold(train, valid, pd.Timestamp(block[0]), pd.Timestamp(block[-1]))
+
+
+def walk_forward_folds(
+    dates: pd.Series,
+    label_ends: pd.Series,
     *,
-    valid_frac: float = 0.2,
-    test_frac: float = 0.25,
-    gap: int,
-) -> ChronologicalSplit:
-    """Split the unique trading dates in time order into train, valid and test.
+    n_folds: int,
+    valid_size: int,
+    scheme: Literal["expanding", "rolling"] = "expanding",
+    train_size: int | None = None,
+) -> list[Fold]:
+    """Folds that validate on the last ``n_folds`` blocks of ``valid_size`` dates each,
+    each training only on rows whose label ends before its block starts.
 
-    ``dates`` may hold duplicates (e.g. the ``date`` column of a long frame); the
-    unique sorted dates are split. ``gap`` dates are dropped between consecutive
-    non-empty parts; the caller must pass at least ``purge_gap(horizon, lag)`` (it is a
-    required argument on purpose: the right value depends on the label). The fractions
-    apply to the dates left after removing the gaps; train gets the remainder.
-
-    Raises ``ValueError`` on bad fractions, a negative gap, missing dates, or when there
-    are too few dates to give every requested part at least one date.
+    ``expanding`` trains on all earlier rows; ``rolling`` on the rows of the
+    ``train_size`` dates before the block (after the purge). Models fitted this way
+    never see the future, as in production.
     """
-    if not 0 <= valid_frac < 1 or not 0 <= test_frac < 1:
-        raise ValueError(
-            f"valid_frac and test_frac must be in [0, 1), got {valid_frac} and {test_frac}"
-        )
-    if valid_frac + test_frac >= 1:
-        raise ValueError(
-            f"valid_frac + test_frac must be < 1 to leave training dates, "
-            f"got {valid_frac} + {test_frac}"
-        )
-    if isinstance(gap, bool) or not isinstance(gap, int) or gap < 0:
-        raise ValueError(f"gap must be a non-negative int, got {gap!r}")
-
-    index = pd.DatetimeIndex(dates)
-    if index.hasnans:
-        raise ValueError("dates contain missing values (NaT); drop or fix them before splitting")
-    unique = index.unique().sort_values()
-
-    n_later_parts = int(valid_frac > 0) + int(test_frac > 0)
-    n_gaps = n_later_parts  # one gap before each later part
-    n_usable = len(unique) - n_gaps * gap
-    n_needed = 1 + n_later_parts
-    if n_usable < n_needed:
-        raise ValueError(
-            f"too few dates to split: {len(unique)} unique dates, {n_gaps} gap(s) of {gap} "
-            f"dates leave {max(n_usable, 0)}, but train"
-            f"{', valid' if valid_frac > 0 else ''}{', test' if test_frac > 0 else ''} "
-            f"need at least {n_needed}"
-        )
-
-    n_test = _part_size(n_usable, test_frac)
-    n_valid = _part_size(n_usable, valid_frac)
-    n_train = n_usable - n_valid - n_test
-    if n_train < 1:
-        raise ValueError(
-            f"too few dates to split: {len(unique)} unique dates leave {n_usable} after gaps, "
-            f"valid takes {n_valid} and test {n_test}, nothing left to train on"
-        )
-
-    train = unique[:n_train]
-    pos = n_train
-    valid = unique[:0]
-    if n_valid:
-        pos += gap
-        valid = unique[pos : pos + n_valid]
-        pos += n_valid
-    test = unique[:0]
-    if n_test:
-        pos += gap
-        test = unique[pos : pos + n_test]
-        pos += n_test
-    assert pos == len(unique)
-    return ChronologicalSplit(train_dates=train, valid_dates=valid, test_dates=test)
+    if scheme not in ("expanding", "rolling"):
+        raise ValueError(f"scheme must be 'expanding' or 'rolling', got {scheme!r}")
+    if scheme == "rolling" and (train_size is None or train_size < 1):
+        raise ValueError("a rolling scheme needs train_size >= 1 dates")
+    date_values, end_values = _as_arrays(dates, label_ends)
+    unique = np.unique(date_values)
+    folds = []
+    for block in _blocks(unique, n_folds, valid_size):
+        keep = end_values < block[0]  # NaT compares False: unlabelled rows never train
+        if scheme == "rolling":
+            first_block = np.searchsorted(unique, block[0])
+            keep &= date_values >= unique[max(0, first_block - int(train_size))]
+        folds.append(_fold(date_values, end_values, keep, block))
+    return folds
 
 
-def split_frame(
-    frame: pd.DataFrame, split: ChronologicalSplit, date_col: str = "date"
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Rows of a long frame that fall in the train, valid and test dates of ``split``.
+def purged_kfold(
+    dates: pd.Series, label_ends: pd.Series, *, n_splits: int, embargo: int = 0
+) -> list[Fold]:
+    """K contiguous blocks of dates, each validated by a model trained on every other
+    row whose label span misses the block's span, less ``embargo`` dates after it.
 
-    Rows on purged gap dates are in none of the three frames.
+    Training rows after the validation block are allowed (the classic purged K-fold):
+    suited to model selection on scarce history, not to a production-like estimate.
     """
-    dates = pd.DatetimeIndex(frame[date_col])
-    train, valid, test = (frame.loc[dates.isin(getattr(split, f"{part}_dates"))] for part in _PARTS)
-    return train, valid, test
+    if embargo < 0:
+        raise ValueError(f"embargo must be >= 0, got {embargo}")
+    date_values, end_values = _as_arrays(dates, label_ends)
+    unique = np.unique(date_values)
+    if n_splits < 2 or n_splits > len(unique):
+        raise ValueError(f"n_splits must be in [2, {len(unique)}], got {n_splits}")
+    folds = []
+    for block in np.array_split(unique, n_splits):
+        in_block = (date_values >= block[0]) & (date_values <= block[-1])
+        span_end = end_values[in_block & ~np.isnat(end_values)].max(initial=block[-1])
+        after = np.searchsorted(unique, span_end, side="right") + embargo
+        embargo_until = unique[after - 1] if after - 1 < len(unique) else unique[-1]
+        keep = (end_values < block[0]) | (date_values > max(span_end, embargo_until))
+        folds.append(_fold(date_values, end_values, keep, block))
+    return folds
+
+
+def holdout_split(dates: pd.Series, label_ends: pd.Series, *, test_size: int) -> Holdout:
+    """The last ``test_size`` dates are the test; development rows are those whose label
+    ends before the test starts (the purge), so nothing tuned or fitted on development
+    rows has seen a test-period price. Test rows include unlabelled ones (the newest
+    dates, whose prediction is tomorrow's signal)."""
+    date_values, end_values = _as_arrays(dates, label_ends)
+    unique = np.unique(date_values)
+    if not 1 <= test_size < len(unique):
+        raise ValueError(f"test_size must be in [1, {len(unique) - 1}], got {test_size}")
+    test_start = unique[len(unique) - test_size]
+    development = np.flatnonzero(end_values < test_start)
+    test = np.flatnonzero(date_values >= test_start)
+    if not len(development):
+        raise ValueError("no development row has a label that ends before the test starts")
+    return Holdout(development, test, pd.Timestamp(test_start), pd.Timestamp(unique[-1]))

@@ -3,14 +3,15 @@
 Conventions (see DESIGN.md): the tracking and registry URI is
 ``sqlite:///$ALPHADAG_HOME/mlflow/mlflow.db``, artifacts go to a local folder, and the
 registry uses the aliases ``champion`` (the model in use) and ``challenger`` (the
-latest candidate). Promotion from challenger to champion is a decision made elsewhere
-(on backtest results); registering never demotes a champion.
+latest candidate). Promotion from challenger to champion is the gate's decision
+(``ml.gate``); registering never demotes a champion. Models are logged as pyfunc
+models wrapping the project's own scorer (one booster, or a rank-average ensemble).
 
 Re-running the same training on the same data must not register a duplicate version:
 every version carries a ``fingerprint`` tag (a hash of data, features and parameters
 computed by the caller), ``find_model_version`` looks it up, and
-``log_and_register_lightgbm`` returns the existing version when the fingerprint is
-already registered.
+``log_and_register`` returns the existing version when the fingerprint is already
+registered.
 
 ``mlflow`` costs over a second to import and writes progress chatter to stderr, so it
 is imported inside the functions and its INFO output is muted while they run.
@@ -29,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 if TYPE_CHECKING:
-    import lightgbm
     from mlflow import MlflowClient
 
 __all__ = [
@@ -41,9 +41,12 @@ __all__ = [
     "find_model_version",
     "get_alias_version",
     "load_model",
-    "log_and_register_lightgbm",
+    "log_and_register",
     "model_uri",
     "model_version_info",
+    "record_on_version",
+    "set_alias",
+    "version_tags",
 ]
 
 CHAMPION = "champion"
@@ -198,42 +201,64 @@ def model_version_info(model_name: str, version: str) -> RegisteredModel:
 def _pip_requirements() -> list[str]:
     return [
         f"{package}=={metadata.version(package)}"
-        for package in ("mlflow", "lightgbm", "numpy", "pandas")
+        for package in ("mlflow", "lightgbm", "xgboost-cpu", "numpy", "pandas")
     ]
 
 
-def log_and_register_lightgbm(
-    model: lightgbm.Booster,
+def _pyfunc_wrapper(model: Any) -> Any:
+    """An ``mlflow.pyfunc.PythonModel`` around any object with ``predict(frame)``.
+
+    The class is built here so that importing this module does not import mlflow; it is
+    pickled by value with the model it wraps.
+    """
+    import mlflow.pyfunc
+
+    class ScoringModel(mlflow.pyfunc.PythonModel):
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+            return self.inner.predict(model_input)
+
+    return ScoringModel(model)
+
+
+def log_and_register(
+    model: Any,
     *,
     model_name: str,
     fingerprint: str,
     params: dict,
     metrics: dict[str, float],
     tags: dict[str, str],
-    input_example: pd.DataFrame | None = None,
+    input_example: pd.DataFrame,
+    tables: dict[str, pd.DataFrame] | None = None,
+    child_runs: dict[str, tuple[dict, dict[str, float], pd.DataFrame]] | None = None,
 ) -> RegisteredModel:
-    """Log a LightGBM booster in a new run and register it as a new model version.
+    """Log ``model`` (any object with ``predict(frame)``) as a pyfunc in a new run and
+    register it as a new version of ``model_name``.
 
-    The run gets ``params``, ``metrics`` and ``tags`` (plus the fingerprint); the
-    version gets the fingerprint and ``tags`` as version tags, set atomically when it
-    is created so ``find_model_version`` never sees a half-tagged version. The version
-    becomes ``champion`` if the model has none yet, otherwise ``challenger`` (moving
-    that alias from any older candidate).
+    The run gets ``params``, ``metrics``, ``tags`` (plus the fingerprint), each of
+    ``tables`` as a CSV artifact, and a nested run per entry of ``child_runs`` (name ->
+    params, metrics, trials table): one per Optuna study. The model carries a signature
+    inferred from ``input_example``. The version gets the fingerprint and ``tags`` as
+    version tags, set atomically when it is created, so ``find_model_version`` never sees
+    a half-tagged version. It becomes ``champion`` when the model has none yet, otherwise
+    ``challenger`` (moving that alias from any older candidate); only the promotion gate
+    moves ``champion`` after that.
 
-    Idempotent: if a version with this fingerprint exists, nothing is logged and that
-    version is returned with the alias it currently holds.
-
-    Must be called after ``configure_mlflow``. ``pip_requirements`` are passed
-    explicitly so MLflow does not spend seconds inferring them.
+    Idempotent: a fingerprint already registered returns that version, logging nothing.
     """
     import mlflow
-    import mlflow.lightgbm
+    import mlflow.pyfunc
+    from mlflow.models import infer_signature
 
     existing = find_model_version(model_name, fingerprint)
     if existing is not None:
         return model_version_info(model_name, existing)
 
     version_tags = {**{k: str(v) for k, v in tags.items()}, FINGERPRINT_TAG: fingerprint}
+    signature = infer_signature(input_example, model.predict(input_example))
     with _quiet_mlflow():
         client = _client()
         nested = mlflow.active_run() is not None
@@ -243,10 +268,17 @@ def log_and_register_lightgbm(
                 mlflow.log_params(params)
             if metrics:
                 mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-            info = mlflow.lightgbm.log_model(
-                model,
+            for name, table in (tables or {}).items():
+                mlflow.log_text(table.to_csv(index=False), f"{name}.csv")
+            for name, (child_params, child_metrics, trials) in (child_runs or {}).items():
+                with mlflow.start_run(run_name=name, nested=True):
+                    mlflow.log_params(child_params)
+                    mlflow.log_metrics({k: float(v) for k, v in child_metrics.items()})
+                    mlflow.log_text(trials.to_csv(index=False), "trials.csv")
+            info = mlflow.pyfunc.log_model(
                 name=MODEL_ARTIFACT_NAME,
-                input_example=input_example,
+                python_model=_pyfunc_wrapper(model),
+                signature=signature,
                 pip_requirements=_pip_requirements(),
             )
         try:
@@ -263,9 +295,36 @@ def log_and_register_lightgbm(
         )
     version = str(created.version)
     alias = CHAMPION if get_alias_version(model_name, CHAMPION) is None else CHALLENGER
-    with _quiet_mlflow():
-        client.set_registered_model_alias(model_name, alias, version)
+    set_alias(model_name, alias, version)
     return RegisteredModel(model_name, version, run.info.run_id, alias)
+
+
+def set_alias(model_name: str, alias: str, version: str) -> None:
+    """Point ``alias`` at ``version`` (moving it from any other version)."""
+    with _quiet_mlflow():
+        _client().set_registered_model_alias(model_name, alias, str(version))
+
+
+def record_on_version(
+    model_name: str, version: str, tags: dict[str, str], metrics: dict[str, float] | None = None
+) -> None:
+    """Tags on a model version and on its run, and metrics on its run (gate decisions,
+    backtest headline numbers): every number about a version lives on its one run."""
+    with _quiet_mlflow():
+        client = _client()
+        found = client.get_model_version(model_name, str(version))
+        for key, value in tags.items():
+            client.set_model_version_tag(model_name, str(version), key, str(value))
+            if found.run_id:
+                client.set_tag(found.run_id, key, str(value))
+        for key, value in (metrics or {}).items():
+            if found.run_id:
+                client.log_metric(found.run_id, key, float(value))
+
+
+def version_tags(model_name: str, version: str) -> dict[str, str]:
+    with _quiet_mlflow():
+        return dict(_client().get_model_version(model_name, str(version)).tags)
 
 
 def model_uri(model_name: str, alias_or_version: str) -> str:
@@ -276,9 +335,11 @@ def model_uri(model_name: str, alias_or_version: str) -> str:
     return f"models:/{model_name}@{ref}"
 
 
-def load_model(model_name: str, alias_or_version: str) -> lightgbm.Booster:
-    """Load a registered LightGBM booster by alias (``champion``) or version (``"3"``)."""
-    import mlflow.lightgbm
+def load_model(model_name: str, alias_or_version: str) -> Any:
+    """Load a registered model by alias (``champion``) or version (``"3"``): the object
+    that was logged (``predict(frame)``), not MLflow's wrapper around it."""
+    import mlflow.pyfunc
 
     with _quiet_mlflow():
-        return mlflow.lightgbm.load_model(model_uri(model_name, alias_or_version))
+        loaded = mlflow.pyfunc.load_model(model_uri(model_name, alias_or_version))
+    return loaded.unwrap_python_model().inner

@@ -8,6 +8,7 @@ from assets.transform import AlphadagDbtCli, build_dbt_models
 from orchestration.jobs import build_everything_job, daily_refresh_job, nightly_schedule
 from orchestration.partitions import business_day_partitions
 from orchestration.project import DBT_PROJECT, dbt_executable
+from orchestration.retrain import build_retrain_job, build_retrain_sensor
 from orchestration.sensors import build_inbox_sensor, build_ingest_job, build_new_symbols_sensor
 from orchestration.settings import Settings
 
@@ -19,17 +20,19 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
     job = build_everything_job(partitions_def)
     ingest_job = build_ingest_job(partitions_def)
+    retrain_job = build_retrain_job()
     return dg.Definitions(
         assets=[
             build_raw_ohlcv(partitions_def),
             build_dbt_models(partitions_def),
             *dg.load_assets_from_modules([feature_store, models, backtest]),
         ],
-        jobs=[job, daily_refresh_job(partitions_def), ingest_job],
+        jobs=[job, daily_refresh_job(partitions_def), ingest_job, retrain_job],
         schedules=[nightly_schedule(job)],
         sensors=[
             build_inbox_sensor(settings, ingest_job, partitions_def),
             build_new_symbols_sensor(settings, ingest_job, partitions_def),
+            build_retrain_sensor(settings, retrain_job),
         ],
         resources={
             "settings": settings,

@@ -45,6 +45,8 @@ class Settings:
     seed: int = 7
     # ALPHADAG_END=today: `end` is today's date and new days keep arriving (nightly runs)
     open_ended: bool = False
+    # ALPHADAG_OPTUNA_STORAGE: any SQLAlchemy URL (PostgreSQL for workers on several hosts)
+    optuna_url: str | None = None
 
     # -- derived locations (DESIGN.md, "State: one root") -------------------------
     @property
@@ -85,7 +87,7 @@ class Settings:
 
     @property
     def optuna_storage(self) -> str:
-        return f"sqlite:///{self.home / 'optuna.db'}"
+        return self.optuna_url or f"sqlite:///{self.home / 'optuna.db'}"
 
     @property
     def dagster_home(self) -> Path:
@@ -147,6 +149,13 @@ class Settings:
             )
         if universe := env.get("ALPHADAG_UNIVERSE", "").strip():
             settings = replace(settings, universe=_parse_universe(universe))
+        if optuna_url := env.get("ALPHADAG_OPTUNA_STORAGE", "").strip():
+            if "://" not in optuna_url:
+                raise SettingsError(
+                    f"ALPHADAG_OPTUNA_STORAGE must be a SQLAlchemy URL (e.g. "
+                    f"postgresql://user@host/db), got {optuna_url!r}"
+                )
+            settings = replace(settings, optuna_url=optuna_url)
         if seed := env.get("ALPHADAG_SEED", "").strip():
             if not seed.isdigit():
                 raise SettingsError(f"ALPHADAG_SEED must be a non-negative integer, got {seed!r}")

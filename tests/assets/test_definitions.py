@@ -27,8 +27,11 @@ EXPECTED_ASSETS = {
     "training_set",
     "online_features",
     "latest_features",
-    "lightgbm_model",
+    "model_zoo",
+    "champion_model",
     "predictions",
+    "model_evaluation",
+    "signals",
     "model_metrics",
     "backtest",
 }
@@ -66,7 +69,9 @@ def test_lineage_runs_from_raw_bars_to_backtest(tmp_path) -> None:
         "int_market_regime",
     }
     assert "fct_labels" in parents("training_set")
-    assert parents("lightgbm_model") == {"training_set"}
+    assert parents("model_zoo") == {"training_set"}
+    assert parents("champion_model") == {"model_zoo"}
+    assert parents("signals") == {"champion_model", "latest_features"}
     assert "predictions" in parents("backtest")
 
 

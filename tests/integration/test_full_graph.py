@@ -15,8 +15,9 @@ from orchestration.settings import Settings
 
 RUN_CONFIG = {
     "ops": {
-        "lightgbm_model": {"config": {"n_trials": 3}},
+        "model_zoo": {"config": {"n_trials": 3, "n_folds": 2, "valid_dates": 30}},
         "backtest": {"config": {"top_k": 2}},
+        "signals": {"config": {"top_k": 2}},
     }
 }
 
@@ -88,7 +89,14 @@ def test_model_is_registered_as_champion(built_home) -> None:
     from ml.tracking import configure_mlflow, get_alias_version
 
     configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
-    assert get_alias_version("alphadag_lightgbm", "champion") == "1"
+    assert get_alias_version("alphadag_ranker", "champion") == "1"
+    zoo = _table(settings, "model_zoo")
+    assert {"best_single_feature", "ridge", "lightgbm", "xgboost", "ensemble", "oracle"} <= set(
+        zoo["candidate"]
+    )
+    signals = _table(settings, "signals")
+    assert signals["target_weight"].sum() == pytest.approx(1.0)
+    assert (signals["target_weight"] > 0).sum() == 2
 
 
 def test_feast_serves_online_features(built_home) -> None:

@@ -1,140 +1,150 @@
-"""Chronological splits: order, purge gaps, sizes and errors."""
+"""Purged splits: label end dates from the data, holdout, walk-forward and K-fold."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from ml.splits import ChronologicalSplit, chronological_split, purge_gap, split_frame
+from ml.splits import holdout_split, label_end_dates, purged_kfold, walk_forward_folds
 
-DATES = pd.bdate_range("2020-01-01", periods=100)
-
-
-def _positions(split: ChronologicalSplit) -> dict[str, list[int]]:
-    where = {d: i for i, d in enumerate(DATES)}
-    return {
-        part: [where[d] for d in getattr(split, f"{part}_dates")]
-        for part in ("train", "valid", "test")
-    }
+DATES = pd.bdate_range("2021-01-04", periods=120)
 
 
-def test_purge_gap_is_horizon_plus_lag() -> None:
-    assert purge_gap(1) == 2
-    assert purge_gap(5) == 6
-    assert purge_gap(5, execution_lag=0) == 5
+def _bars_with_gaps() -> pd.DataFrame:
+    """Three symbols; B misses ten bars (a halt), C lists late: the rows of fct_labels."""
+    rows = []
+    for symbol in ("A", "B", "C"):
+        dates = DATES
+        if symbol == "B":
+            dates = dates[(np.arange(len(DATES)) < 55) | (np.arange(len(DATES)) >= 65)]
+        if symbol == "C":
+            dates = dates[30:]
+        rows.append(pd.DataFrame({"symbol": symbol, "date": dates}))
+    frame = pd.concat(rows, ignore_index=True)
+    rng = np.random.default_rng(0)
+    frame["close"] = 100 * np.exp(rng.normal(0, 0.01, len(frame)).cumsum())
+    # fct_labels: close(t+6) / close(t+1) - 1 by row offset within the symbol
+    grouped = frame.groupby("symbol")["close"]
+    frame["fwd_ret_5d"] = grouped.shift(-6) / grouped.shift(-1) - 1
+    return frame.sample(frac=1.0, random_state=1)  # any row order
+
+
+def _label_span(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """Each row's label as the [first, last] date of the bars it uses (t+1 .. t+6)."""
+    ordered = frame.sort_values(["symbol", "date"])
+    first = ordered.groupby("symbol")["date"].shift(-1)
+    last = ordered.groupby("symbol")["date"].shift(-6)
+    spans = pd.DataFrame({"start": first, "end": last}).reindex(frame.index)
+    return spans.iloc[positions]
+
+
+def test_label_end_is_the_bar_six_rows_later_in_the_symbols_own_series() -> None:
+    frame = _bars_with_gaps()
+    ends = label_end_dates(frame, horizon=5)
+    assert ends.index.equals(frame.index)
+    # the label is missing exactly where there is no end
+    assert (ends.isna() == frame["fwd_ret_5d"].isna()).all()
+    b = frame[frame["symbol"] == "B"].sort_values("date")
+    b_end = ends.loc[b.index]
+    # 54 is B's last bar before the halt: six rows later is six market dates plus ten
+    before_halt = b.index[b["date"] == DATES[54]][0]
+    assert b_end.loc[before_halt] == DATES[54 + 6 + 10]
+    a = frame[(frame["symbol"] == "A") & (frame["date"] == DATES[54])].index[0]
+    assert ends.loc[a] == DATES[60]
+    with pytest.raises(ValueError, match="duplicate"):
+        label_end_dates(pd.concat([frame, frame.head(1)]), horizon=5)
+
+
+@pytest.mark.parametrize("scheme", ["expanding", "rolling"])
+def test_walk_forward_training_labels_never_reach_validation(scheme: str) -> None:
+    frame = _bars_with_gaps()
+    ends = label_end_dates(frame, horizon=5)
+    folds = walk_forward_folds(
+        frame["date"], ends, n_folds=3, valid_size=15, scheme=scheme, train_size=40
+    )
+    assert len(folds) == 3
+    for fold in folds:
+        valid_dates = frame["date"].iloc[fold.valid]
+        assert valid_dates.min() == fold.valid_start and valid_dates.max() <= fold.valid_end
+        spans = _label_span(frame, fold.train)
+        # no training label uses a price of the validation period (or later)
+        assert (spans["end"] < fold.valid_start).all()
+        assert frame["fwd_ret_5d"].iloc[fold.train].notna().all()
+        assert frame["fwd_ret_5d"].iloc[fold.valid].notna().all()
+        if scheme == "rolling":
+            assert frame["date"].iloc[fold.train].nunique() <= 40
+    # consecutive blocks at the end, expanding training
+    assert folds[0].valid_end < folds[1].valid_start
+    if scheme == "expanding":
+        assert len(folds[0].train) < len(folds[1].train) < len(folds[2].train)
+
+
+def test_a_gap_counted_in_dates_would_leak_where_the_data_purge_does_not() -> None:
+    frame = _bars_with_gaps()
+    ends = label_end_dates(frame, horizon=5)
+    # validation starts right after B's halt: B's last rows before it end inside
+    (fold,) = walk_forward_folds(frame["date"], ends, n_folds=1, valid_size=len(DATES) - 57)
+    start = fold.valid_start
+    naive_train = np.flatnonzero(frame["date"] < DATES[DATES.get_loc(start) - 6])
+    naive_ends = _label_span(frame, naive_train)["end"]
+    assert (naive_ends >= start).any()  # a fixed six-date gap leaks B's labels
+    assert (_label_span(frame, fold.train)["end"] < start).all()
+
+
+def test_purged_kfold_purges_both_sides_and_embargoes() -> None:
+    frame = _bars_with_gaps()
+    ends = label_end_dates(frame, horizon=5)
+    folds = purged_kfold(frame["date"], ends, n_splits=4, embargo=3)
+    assert len(folds) == 4
+    for fold in folds:
+        valid_spans = _label_span(frame, fold.valid)
+        valid_last = valid_spans["end"].max()
+        train = _label_span(frame, fold.train).assign(date=frame["date"].iloc[fold.train])
+        before = train["date"] < fold.valid_start
+        assert (train.loc[before, "end"] < fold.valid_start).all()
+        after = train.loc[~before, "date"]
+        if len(after):
+            # starts after the last validation label, plus three embargoed dates
+            assert after.min() > valid_last
+            assert DATES.get_loc(after.min()) - DATES.get_loc(valid_last) > 3
     with pytest.raises(ValueError):
-        purge_gap(0)
+        purged_kfold(frame["date"], ends, n_splits=1)
 
 
-def test_parts_are_ordered_sorted_and_disjoint() -> None:
-    # Shuffled input with duplicates, as the date column of a long frame would be.
-    shuffled = pd.Series(list(DATES) * 3).sample(frac=1.0, random_state=0)
-    split = chronological_split(shuffled, gap=purge_gap(5))
-    for part in (split.train_dates, split.valid_dates, split.test_dates):
-        assert isinstance(part, pd.DatetimeIndex)
-        assert part.is_monotonic_increasing and part.is_unique and len(part) > 0
-    assert split.train_dates[-1] < split.valid_dates[0]
-    assert split.valid_dates[-1] < split.test_dates[0]
-    assert split.test_dates[-1] == DATES[-1]  # the test part is the most recent
-    assert split.train_dates[0] == DATES[0]
+def test_holdout_purges_development_and_keeps_unlabelled_test_rows() -> None:
+    frame = _bars_with_gaps()
+    ends = label_end_dates(frame, horizon=5)
+    holdout = holdout_split(frame["date"], ends, test_size=20)
+    assert holdout.test_start == DATES[-20] and holdout.test_end == DATES[-1]
+    assert (_label_span(frame, holdout.development)["end"] < holdout.test_start).all()
+    test = frame.iloc[holdout.test]
+    assert test["fwd_ret_5d"].isna().any()  # the newest dates: tomorrow's signal
+    assert set(holdout.development).isdisjoint(holdout.test)
+    with pytest.raises(ValueError):
+        holdout_split(frame["date"], ends, test_size=len(DATES))
 
 
-def test_gap_dates_are_dropped_between_parts() -> None:
-    gap = purge_gap(5)
-    pos = _positions(chronological_split(DATES, gap=gap))
-    assert pos["valid"][0] - pos["train"][-1] - 1 == gap
-    assert pos["test"][0] - pos["valid"][-1] - 1 == gap
-    assert sum(len(v) for v in pos.values()) == len(DATES) - 2 * gap
-    # A 5-day label at the last train date uses bars up to t + 5 + 1: all before valid.
-    assert pos["train"][-1] + 5 + 1 < pos["valid"][0]
-    assert pos["valid"][-1] + 5 + 1 < pos["test"][0]
-
-
-def test_sizes_follow_fractions_of_usable_dates() -> None:
-    split = chronological_split(DATES, valid_frac=0.2, test_frac=0.25, gap=2)
-    usable = len(DATES) - 4
-    assert len(split.test_dates) == round(usable * 0.25)
-    assert len(split.valid_dates) == round(usable * 0.2)
-    assert len(split.train_dates) == usable - len(split.test_dates) - len(split.valid_dates)
-
-
-def test_zero_valid_fraction_gives_train_test_only() -> None:
-    split = chronological_split(DATES, valid_frac=0.0, test_frac=0.3, gap=3)
-    assert len(split.valid_dates) == 0
-    pos = _positions(split)
-    assert pos["test"][0] - pos["train"][-1] - 1 == 3
-    assert split.describe()["valid_start"] == ""
-
-
-def test_splits_compare_by_dates_and_validate_order() -> None:
-    first = chronological_split(DATES, gap=3)
-    assert first == chronological_split(list(reversed(DATES)), gap=3)
-    assert first != chronological_split(DATES, gap=4)
-    assert len({first, chronological_split(DATES, gap=3)}) == 1
-    with pytest.raises(ValueError, match="after the earlier parts"):
-        ChronologicalSplit(DATES[10:20], DATES[:5], DATES[30:])
-
-
-def test_describe_gives_iso_bounds() -> None:
-    split = chronological_split(DATES, gap=2)
-    info = split.describe()
-    assert set(info) == {f"{p}_{e}" for p in ("train", "valid", "test") for e in ("start", "end")}
-    assert info["train_start"] == "2020-01-01"
-    assert info["test_end"] == DATES[-1].date().isoformat()
-    assert info["train_end"] < info["valid_start"] <= info["valid_end"] < info["test_start"]
-
-
-def test_split_frame_selects_rows_by_date() -> None:
-    frame = pd.DataFrame({"symbol": ["A", "B"] * len(DATES), "date": DATES.repeat(2), "x": 0.0})
-    split = chronological_split(frame["date"], gap=2)
-    train, valid, test = split_frame(frame, split)
-    assert len(train) == 2 * len(split.train_dates)
-    assert set(valid["date"]) == set(split.valid_dates)
-    assert len(train) + len(valid) + len(test) == len(frame) - 2 * 2 * 2
-
-
-def test_too_few_dates_raises_clear_error() -> None:
-    with pytest.raises(ValueError, match="too few dates"):
-        chronological_split(DATES[:14], gap=6)  # 14 - 12 = 2 usable dates for 3 parts
-    with pytest.raises(ValueError, match="too few dates"):
-        chronological_split([], gap=0)
-    # Exactly enough: one date per part.
-    split = chronological_split(DATES[:15], gap=6)
-    assert (len(split.train_dates), len(split.valid_dates), len(split.test_dates)) == (1, 1, 1)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"valid_frac": 0.5, "test_frac": 0.5, "gap": 1}, "must be < 1"),
-        ({"valid_frac": -0.1, "gap": 1}, r"\[0, 1\)"),
-        ({"gap": -1}, "non-negative"),
-        ({"gap": 1.5}, "non-negative int"),
-    ],
-)
-def test_bad_arguments_raise(kwargs: dict, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
-        chronological_split(DATES, **kwargs)
-
-
-def test_missing_dates_raise() -> None:
-    with pytest.raises(ValueError, match="NaT"):
-        chronological_split([*DATES[:50], pd.NaT], gap=1)
+def test_bad_fold_arguments_raise() -> None:
+    frame = _bars_with_gaps()
+    ends = label_end_dates(frame, horizon=5)
+    with pytest.raises(ValueError, match="no earlier date"):
+        walk_forward_folds(frame["date"], ends, n_folds=10, valid_size=12)
+    with pytest.raises(ValueError, match="rolling"):
+        walk_forward_folds(frame["date"], ends, n_folds=2, valid_size=10, scheme="rolling")
+    with pytest.raises(ValueError, match="scheme"):
+        walk_forward_folds(frame["date"], ends, n_folds=2, valid_size=10, scheme="sideways")
 
 
 def test_ml_package_imports_no_orchestrator_and_no_heavy_library() -> None:
-    # Domain code must not import dagster, and importing any ml module must stay cheap:
-    # mlflow, lightgbm, xgboost and optuna are imported inside the functions using them.
     code = (
-        "import sys\n"
-        "import ml.splits, ml.metrics, ml.models, ml.tuning, ml.tracking\n"
-        "heavy = {'dagster', 'mlflow', 'lightgbm', 'xgboost', 'optuna'}\n"
-        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
+        "import sys, ml.splits, ml.metrics, ml.models, ml.tuning, ml.tracking, ml.zoo, "
+        "ml.training, ml.gate, ml.monitoring, ml.evaluation\n"
+        "heavy = {'dagster', 'lightgbm', 'xgboost', 'mlflow', 'optuna', 'matplotlib'}\n"
+        "print(sorted(heavy & set(sys.modules)))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

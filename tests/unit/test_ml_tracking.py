@@ -25,9 +25,12 @@ from ml.tracking import (
     find_model_version,
     get_alias_version,
     load_model,
-    log_and_register_lightgbm,
+    log_and_register,
     model_version_info,
+    record_on_version,
+    version_tags,
 )
+from ml.zoo import RankEnsemble
 
 FEATURES = ["f1", "f2", "f3"]
 MODEL = "alphadag-test-ranker"
@@ -56,16 +59,22 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     experiment_id = configure_mlflow(f"sqlite:///{root / 'db' / 'mlflow.db'}", root / "artifacts")
     frame = _frame(0)
     params = {"num_leaves": 7, "n_estimators": 20}
-    boosters = [fit_lightgbm(frame, FEATURES, "fwd_ret_1d", params, seed=s) for s in (1, 2, 3)]
+    boosters = [
+        RankEnsemble(
+            {"lightgbm": fit_lightgbm(frame, FEATURES, "fwd_ret_1d", params, seed=s)}, FEATURES
+        )
+        for s in (1, 2, 3)
+    ]
     registered = [
-        log_and_register_lightgbm(
+        log_and_register(
             booster,
             model_name=MODEL,
             fingerprint=f"fp-{i}",
             params={**params, "seed": i},
             metrics={"ic": 0.05 * i, "oracle_ic": float("nan")},
             tags={"family": "lightgbm", "target": "fwd_ret_1d"},
-            input_example=frame[FEATURES].head(3) if i == 0 else None,
+            input_example=frame[FEATURES].head(3),
+            tables={"zoo": pd.DataFrame({"candidate": ["lightgbm"], "test_ic": [0.1 * i]})},
         )
         for i, booster in enumerate(boosters)
     ]
@@ -95,13 +104,14 @@ def test_find_model_version_by_fingerprint(store: Store) -> None:
 
 
 def test_same_fingerprint_reuses_the_version(store: Store) -> None:
-    again = log_and_register_lightgbm(
+    again = log_and_register(
         store.boosters[0],
         model_name=MODEL,
         fingerprint="fp-0",
         params={},
         metrics={},
         tags={},
+        input_example=store.frame[FEATURES].head(3),
     )
     assert again == store.registered[0]
     versions = MlflowClient().search_model_versions(f"name='{MODEL}'")
@@ -119,12 +129,12 @@ def test_model_version_info_describes_existing_versions(store: Store) -> None:
 def test_load_by_alias_or_version_predicts_like_the_original(store: Store) -> None:
     test = _frame(1)
     champion = load_model(MODEL, "champion")
-    assert np.array_equal(
-        predict(champion, test, FEATURES), predict(store.boosters[0], test, FEATURES)
-    )
+    assert isinstance(champion, RankEnsemble)
+    assert np.array_equal(champion.predict(test), store.boosters[0].predict(test))
     second = load_model(MODEL, "2")
+    assert np.array_equal(second.predict(test), store.boosters[1].predict(test))
     assert np.array_equal(
-        predict(second, test, FEATURES), predict(store.boosters[1], test, FEATURES)
+        second.predict(test), predict(store.boosters[1].members["lightgbm"], test, FEATURES)
     )
 
 
@@ -138,6 +148,17 @@ def test_run_and_version_metadata(store: Store) -> None:
     assert run.data.metrics["ic"] == pytest.approx(0.05)
     assert math.isnan(run.data.metrics["oracle_ic"])
     assert run.data.tags["fingerprint"] == "fp-1"
+    assert "zoo.csv" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    signature = mlflow.models.get_model_info(f"models:/{MODEL}/2").signature
+    assert signature.inputs.input_names() == FEATURES
+
+
+def test_recorded_decisions_land_on_the_version_and_its_run(store: Store) -> None:
+    record_on_version(MODEL, "3", {"gate_promoted": "True"}, {"backtest_sharpe": 1.5})
+    assert version_tags(MODEL, "3")["gate_promoted"] == "True"
+    run = MlflowClient().get_run(store.registered[2].run_id)
+    assert run.data.tags["gate_promoted"] == "True"
+    assert run.data.metrics["backtest_sharpe"] == 1.5
 
 
 def test_configure_is_idempotent_and_uses_the_artifact_root(store: Store) -> None:
@@ -149,4 +170,4 @@ def test_configure_is_idempotent_and_uses_the_artifact_root(store: Store) -> Non
     logged = list((store.root / "artifacts").rglob("MLmodel"))
     assert len(logged) == 3
     requirements = (logged[0].parent / "requirements.txt").read_text()
-    assert "lightgbm==" in requirements
+    assert "lightgbm==" in requirements and "xgboost-cpu==" in requirements

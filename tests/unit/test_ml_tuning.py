@@ -1,4 +1,4 @@
-"""Model fits (LightGBM, XGBoost) and the resumable Optuna study, on small synthetic data."""
+"""Model fits (LightGBM, XGBoost) and the fold-scored Optuna studies, on small synthetic data."""
 
 from __future__ import annotations
 
@@ -7,9 +7,19 @@ import optuna
 import pandas as pd
 import pytest
 
-from ml.metrics import daily_ic
+from ml.metrics import daily_ic, hac_t_stat
 from ml.models import FEATURE_DTYPE, fit_lightgbm, fit_model, fit_xgboost, predict
-from ml.tuning import TuningResult, tune_lightgbm
+from ml.splits import label_end_dates, walk_forward_folds
+from ml.tuning import (
+    SEARCH_SPACES,
+    Param,
+    TuningProblem,
+    TuningResult,
+    effective_space,
+    study_fingerprint,
+    tune,
+)
+from ml.tuning import mean_rank_ic as fold_mean_rank_ic
 
 FEATURES = ["f_signal", "f_noise_1", "f_noise_2", "f_noise_3"]
 TARGET = "fwd_ret_1d"
@@ -113,77 +123,109 @@ def test_xgboost_deterministic_learns_and_trims_to_best_iteration(
 
 
 @pytest.fixture(scope="module")
-def tiny() -> tuple[pd.DataFrame, pd.DataFrame]:
-    return make_panel(24, 12, seed=5), make_panel(10, 12, seed=6, start="2020-03-02")
+def problem() -> TuningProblem:
+    frame = make_panel(60, 20, seed=5)
+    # a within-date rank target, as the pipeline trains on (the spaces' L1/L2 fit its scale)
+    frame[TARGET] = frame.groupby("date")[TARGET].rank(pct=True)
+    ends = label_end_dates(frame, horizon=1)
+    folds = walk_forward_folds(frame["date"], ends, n_folds=2, valid_size=12)
+    return TuningProblem.from_frame(frame, folds, FEATURES, TARGET)
 
 
 def _n_trials_in(storage: str, study_name: str) -> int:
     return len(optuna.load_study(study_name=study_name, storage=storage).trials)
 
 
-def test_tune_resumes_from_sqlite_storage(tmp_path, tiny) -> None:
-    train, valid = tiny
+@pytest.mark.parametrize("family", ["lightgbm", "xgboost"])
+def test_tune_scores_folds_records_attrs_and_resumes(tmp_path, problem, family) -> None:
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    kwargs = {"n_trials": 3, "seed": 11, "storage": storage, "study_name": "t"}
-
-    first = tune_lightgbm(train, valid, FEATURES, TARGET, **kwargs)
+    lines: list[str] = []
+    first = tune(
+        problem,
+        family,
+        n_trials=3,
+        seed=11,
+        storage=storage,
+        threads=1,
+        horizon=1,
+        on_trial=lines.append,
+    )
     assert isinstance(first, TuningResult)
-    assert first.n_trials == 3 and first.n_new_trials == 3 and len(first.trial_values) == 3
-    assert first.best_value == max(first.trial_values)
-    assert first.study_name == "t"
-    assert {"num_leaves", "learning_rate", "n_estimators", "objective"} <= set(first.best_params)
-    assert _n_trials_in(storage, "t") == 3
+    assert first.n_trials == 3 and first.n_new_trials == 3 and len(lines) == 3
+    assert "elapsed" in lines[-1] and f"{family} trial 3/3" in lines[-1]
+    assert first.best_value == max(first.trial_values) and first.best_value > 0.1
+    assert len(first.best_fold_values) == 2
+    assert first.best_value == pytest.approx(np.mean(first.best_fold_values))
+    assert np.isfinite(first.best_hac_t)
+    assert set(SEARCH_SPACES[family]) <= set(first.best_params)
+    study = optuna.load_study(study_name=first.study_name, storage=storage)
+    (trial0,) = [t for t in study.trials if t.number == 0]
+    # the first trial is the heavily regularised one (leaf size clipped to the data)
+    leaf = "min_data_in_leaf" if family == "lightgbm" else "min_child_weight"
+    assert trial0.params[leaf] == pytest.approx(
+        effective_space(family, problem.min_train_rows)[leaf].high, abs=1
+    )
+    assert {"fold_rank_ic", "hac_t", "best_rounds", "seconds"} <= set(trial0.user_attrs)
+    assert len(trial0.intermediate_values) == 2  # one report per fold
 
-    second = tune_lightgbm(train, valid, FEATURES, TARGET, **kwargs)
-    assert second.n_new_trials == 0
-    assert _n_trials_in(storage, "t") == 3
+    second = tune(problem, family, n_trials=3, seed=11, storage=storage, threads=1, horizon=1)
+    assert second.n_new_trials == 0 and _n_trials_in(storage, first.study_name) == 3
     assert second == first
-    assert second.best_params == first.best_params
+    # the fold predictions of the best trial score what the trial recorded
+    for fold, prediction, value in zip(
+        problem.folds, second.best_fold_predictions, first.best_fold_values, strict=True
+    ):
+        assert fold_mean_rank_ic(prediction, fold)[0] == pytest.approx(value)
 
-    # The best parameters plug straight into the fit.
-    model = fit_lightgbm(train, FEATURES, TARGET, first.best_params, seed=11)
-    assert mean_rank_ic(model, valid) == pytest.approx(first.best_value)
+    # best params plug into a plain fit
+    frame = make_panel(30, 20, seed=9)
+    model = fit_model(family, frame, FEATURES, TARGET, first.best_params)
+    assert predict(model, frame, FEATURES).shape == (len(frame),)
 
 
-def test_interrupted_study_ends_like_an_uninterrupted_one(tmp_path, tiny) -> None:
-    train, valid = tiny
+def test_fingerprint_covers_data_seed_and_search_space(tmp_path, problem, monkeypatch) -> None:
+    base = study_fingerprint(problem, "lightgbm", 7)
+    assert base == study_fingerprint(problem, "lightgbm", 7)
+    assert base != study_fingerprint(problem, "lightgbm", 8)
+    assert base != study_fingerprint(problem, "xgboost", 7)
+    smaller = TuningProblem(problem.folds[:1], problem.features, problem.target)
+    assert base != study_fingerprint(smaller, "lightgbm", 7)
+    wider = dict(SEARCH_SPACES["lightgbm"], lambda_l2=Param("float", 0.01, 1e5, log=True))
+    monkeypatch.setitem(SEARCH_SPACES, "lightgbm", wider)
+    assert base != study_fingerprint(problem, "lightgbm", 7)
+
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    partial = tune_lightgbm(train, valid, FEATURES, TARGET, n_trials=2, seed=3, storage=storage)
-    resumed = tune_lightgbm(train, valid, FEATURES, TARGET, n_trials=3, seed=3, storage=storage)
-    assert resumed.n_new_trials == 1
-    assert resumed.trial_values[:2] == partial.trial_values
-    in_memory = tune_lightgbm(train, valid, FEATURES, TARGET, n_trials=3, seed=3)
-    assert in_memory == resumed
-    assert len(set(map(str, [resumed.best_params, *resumed.trial_values]))) > 1
-
-
-def test_tune_refuses_a_study_of_other_inputs(tmp_path, tiny) -> None:
-    train, valid = tiny
-    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    tune_lightgbm(train, valid, FEATURES, TARGET, n_trials=1, storage=storage)
+    tune(problem, "lightgbm", n_trials=1, storage=storage, study_name="s", threads=1)
     with pytest.raises(ValueError, match="other inputs"):
-        tune_lightgbm(train, valid, FEATURES[:2], TARGET, n_trials=1, storage=storage)
-    with pytest.raises(ValueError, match="IC objective would be undefined"):
-        tune_lightgbm(train, valid.assign(**{TARGET: np.nan}), FEATURES, TARGET, n_trials=1)
+        tune(smaller, "lightgbm", n_trials=1, storage=storage, study_name="s", threads=1)
 
 
-def test_tune_keeps_optuna_quiet_and_restores_verbosity(tiny, caplog) -> None:
-    train, valid = tiny
+def test_two_workers_share_one_study(tmp_path, problem) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    result = tune(problem, "lightgbm", n_trials=4, storage=storage, threads=1, n_workers=2)
+    numbers = optuna.load_study(study_name=result.study_name, storage=storage).trials
+    # both processes ran trials of the one study, which stopped near its target
+    assert 4 <= len(numbers) <= 5 and result.n_trials == len(numbers)
+    with pytest.raises(ValueError, match="RDB storage"):
+        tune(problem, "lightgbm", n_trials=2, n_workers=2)
+
+
+def test_tune_keeps_optuna_quiet_and_restores_verbosity(problem, caplog) -> None:
     optuna.logging.set_verbosity(optuna.logging.INFO)
     try:
         with caplog.at_level("INFO", logger="optuna"):
-            tune_lightgbm(train, valid, FEATURES, TARGET, n_trials=1)
+            tune(problem, "lightgbm", n_trials=1, threads=1)
         assert optuna.logging.get_verbosity() == optuna.logging.INFO
     finally:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     assert not [r for r in caplog.records if "Trial" in r.getMessage()]
 
 
-def test_progress_callback_sees_every_new_trial(tiny) -> None:
-    train, valid = tiny
-    seen: list[tuple[int, float, float]] = []
-    tune_lightgbm(
-        train, valid, FEATURES, TARGET, n_trials=2, on_trial=lambda *args: seen.append(args)
-    )
-    assert [done for done, _, _ in seen] == [1, 2]
-    assert seen[-1][2] == max(value for _, value, _ in seen)
+def test_hac_t_shrinks_for_autocorrelated_series() -> None:
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0.02, 0.1, 2000)
+    overlapping = np.convolve(noise, np.ones(5) / 5, mode="valid")  # 5-day overlap
+    plain = overlapping.mean() / (overlapping.std(ddof=1) / np.sqrt(len(overlapping)))
+    assert hac_t_stat(overlapping, lags=5) < 0.6 * plain
+    iid_plain = noise.mean() / (noise.std(ddof=1) / np.sqrt(len(noise)))
+    assert hac_t_stat(noise, lags=0) == pytest.approx(iid_plain, rel=0.01)

@@ -68,3 +68,14 @@ def test_sample_source_defaults_to_its_shipped_history() -> None:
     assert (narrowed.start, narrowed.end) == (date(2010, 1, 1), date(2013, 3, 1))
     assert settings.describe_universe() == "all"  # a count only sizes the simulator
     assert Settings.from_env({}).describe_universe() == "50"
+
+
+def test_optuna_storage_is_any_sqlalchemy_url_defaulting_under_the_home(tmp_path) -> None:
+    from orchestration.settings import Settings, SettingsError
+
+    default = Settings.from_env({"ALPHADAG_HOME": str(tmp_path)})
+    assert default.optuna_storage == f"sqlite:///{tmp_path.resolve() / 'optuna.db'}"
+    url = "postgresql://alphadag@db.example/optuna"
+    assert Settings.from_env({"ALPHADAG_OPTUNA_STORAGE": url}).optuna_storage == url
+    with pytest.raises(SettingsError, match="SQLAlchemy URL"):
+        Settings.from_env({"ALPHADAG_OPTUNA_STORAGE": "optuna.db"})

@@ -1,0 +1,255 @@
+"""One training round: holdout and folds, two Optuna studies, every zoo candidate.
+
+``train_zoo`` is what the ``model_zoo`` asset and ``python -m bench models`` call: it
+splits the training set into development and test rows (purged by the label's real end
+date), cuts the development rows into purged walk-forward folds, tunes LightGBM and
+XGBoost on those folds, fits the baselines on the same folds, refits everything on the
+development rows and scores every candidate on the same test rows. The model proposed
+for registration is the candidate with the best *fold* score among the learned ones
+(the test never chooses anything).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ml.models import FEATURE_DTYPE, fit_model, predict
+from ml.splits import Holdout, holdout_split, label_end_dates, walk_forward_folds
+from ml.tuning import TuningProblem, TuningResult, mean_rank_ic, tune
+from ml.zoo import (
+    RIDGE_ALPHAS,
+    CandidateResult,
+    FoldRows,
+    RankEnsemble,
+    best_single_feature,
+    fit_ridge,
+    rank_average,
+    rank_within_dates,
+    zoo_frame,
+)
+
+__all__ = ["LABEL_HORIZONS", "LEARNED", "ZooConfig", "ZooOutcome", "scoring_label", "train_zoo"]
+
+LABEL_HORIZONS = {"fwd_ret_1d": 1, "fwd_ret_5d": 5, "fwd_ret_1d_rank": 1, "fwd_ret_5d_rank": 5}
+LEARNED = ("lightgbm", "xgboost", "ensemble")
+"""Candidates that can be registered (the baselines are comparators)."""
+
+
+def scoring_label(target: str) -> str:
+    """The raw forward return a target stands for: what a portfolio earns."""
+    return target.removesuffix("_rank")
+
+
+@dataclass(frozen=True)
+class ZooConfig:
+    """Settings of a training round (the asset exposes them as run configuration)."""
+
+    target: str = "fwd_ret_5d_rank"
+    n_trials: int = 10
+    n_folds: int = 3
+    valid_dates: int = 80
+    test_frac: float = 0.25
+    scheme: Literal["expanding", "rolling"] = "expanding"
+    rolling_train_dates: int = 250
+    seed: int = 7
+    threads: int = 2
+    n_workers: int = 1
+
+    @property
+    def horizon(self) -> int:
+        return LABEL_HORIZONS[self.target]
+
+
+@dataclass
+class ZooOutcome:
+    """Everything a round produced; ``model`` is the candidate proposed for registration."""
+
+    zoo: pd.DataFrame
+    chosen: str
+    model: RankEnsemble
+    params: dict[str, Any]
+    studies: dict[str, TuningResult]
+    holdout: Holdout
+    folds: list[dict[str, object]]
+    test_frame: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def train_zoo(
+    frame: pd.DataFrame,
+    features: list[str],
+    config: ZooConfig,
+    *,
+    storage: str | None = None,
+    oracle_col: str | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> ZooOutcome:
+    """Run a whole round on a training set (symbol, date, features, labels).
+
+    ``oracle_col`` names a column of ``frame`` holding the oracle (the label's
+    conditional expectation) when the source has one.
+    """
+    if config.target not in LABEL_HORIZONS:
+        raise ValueError(f"target must be one of {sorted(LABEL_HORIZONS)}, got {config.target!r}")
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    frame = frame.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+    label = scoring_label(config.target)
+    ends = label_end_dates(frame, config.horizon)
+    # unlabelled rows (no end date) neither train nor validate; they stay scoreable
+    n_dates = frame["date"].nunique()
+    holdout = holdout_split(
+        frame["date"], ends, test_size=max(1, round(n_dates * config.test_frac))
+    )
+    dev = frame.iloc[holdout.development].reset_index(drop=True)
+    dev_ends = ends.iloc[holdout.development].reset_index(drop=True)
+    folds = walk_forward_folds(
+        dev["date"],
+        dev_ends,
+        n_folds=config.n_folds,
+        valid_size=config.valid_dates,
+        scheme=config.scheme,
+        train_size=config.rolling_train_dates,
+    )
+    log(
+        f"holdout: test {holdout.test_start.date()}..{holdout.test_end.date()} "
+        f"({len(holdout.test)} rows), development {len(dev)} rows, "
+        f"{len(folds)} {config.scheme} folds: "
+        + ", ".join(f"{f.valid_start.date()}..{f.valid_end.date()}" for f in folds)
+    )
+    problem = TuningProblem.from_frame(dev, folds, features, config.target)
+    has_target = np.isfinite(dev[config.target].to_numpy(dtype="float64"))
+    # the rows of each fold's matrices, in the same order
+    fold_rows = FoldRows(
+        valid=[f.valid[has_target[f.valid]] for f in folds],
+        train=[f.train[has_target[f.train]] for f in folds],
+    )
+    test = frame.iloc[holdout.test].reset_index(drop=True)
+    dev_dates = dev["date"].to_numpy()
+    test_dates = test["date"].to_numpy()
+    target = dev[config.target].to_numpy(dtype="float64")
+    timings["prepare"] = time.perf_counter() - started
+
+    # -- baselines: ranked features, chosen on the folds -----------------------------
+    started = time.perf_counter()
+    dev_ranked = rank_within_dates(dev[features].to_numpy(dtype=FEATURE_DTYPE), dev_dates)
+    test_ranked = rank_within_dates(test[features].to_numpy(dtype=FEATURE_DTYPE), test_dates)
+    feature, sign, feature_folds = best_single_feature(
+        dev_ranked, target, dev_dates, fold_rows, features
+    )
+    results = [
+        CandidateResult(
+            "best_single_feature",
+            feature_folds,
+            sign * test[feature].to_numpy(dtype="float64"),
+            n_trials=len(features),
+            detail={"feature": feature, "sign": sign},
+        )
+    ]
+    labelled = np.flatnonzero(np.isfinite(target))
+    ridge, alpha, ridge_folds = fit_ridge(
+        dev_ranked, target, dev_dates, fold_rows, labelled, features
+    )
+    results.append(
+        CandidateResult(
+            "ridge",
+            ridge_folds,
+            test_ranked @ ridge.coef,
+            n_trials=len(RIDGE_ALPHAS),
+            detail={"alpha": alpha},
+        )
+    )
+    timings["baselines"] = time.perf_counter() - started
+    log(f"baselines: best single feature {sign:+.0f} x {feature}, ridge alpha {alpha:g}")
+
+    # -- boosters: tuned on the folds, refitted on the development rows --------------
+    studies: dict[str, TuningResult] = {}
+    members: dict[str, Any] = {}
+    fold_predictions: dict[str, list[np.ndarray]] = {}
+    for family in ("lightgbm", "xgboost"):
+        started = time.perf_counter()
+        study = tune(
+            problem,
+            family,  # type: ignore[arg-type]
+            n_trials=config.n_trials,
+            seed=config.seed,
+            storage=storage,
+            threads=config.threads,
+            n_workers=config.n_workers,
+            horizon=config.horizon,
+            on_trial=log,
+        )
+        studies[family] = study
+        params = {**study.best_params}
+        params["num_threads" if family == "lightgbm" else "nthread"] = config.threads
+        members[family] = fit_model(
+            family, dev.iloc[labelled], features, config.target, params, seed=config.seed
+        )
+        fold_predictions[family] = study.best_fold_predictions
+        results.append(
+            CandidateResult(
+                family,
+                study.best_fold_values,
+                predict(members[family], test, features),
+                n_trials=study.n_trials,
+                detail={"study": study.study_name, "params": study.best_params},
+            )
+        )
+        timings[family] = time.perf_counter() - started
+        log(
+            f"{family}: {study.n_trials} trials ({study.n_new_trials} new), best mean fold "
+            f"rank IC {study.best_value:.4f} (HAC t {study.best_hac_t:.2f}), "
+            f"{timings[family]:.1f}s"
+        )
+
+    ensemble_folds = [
+        mean_rank_ic(
+            rank_average([fold_predictions[f][i] for f in members], problem.folds[i].valid_dates),
+            problem.folds[i],
+        )[0]
+        for i in range(len(problem.folds))
+    ]
+    results.append(
+        CandidateResult(
+            "ensemble",
+            ensemble_folds,
+            rank_average([r.test_prediction for r in results[-2:]], test_dates),
+            n_trials=sum(s.n_trials for s in studies.values()),
+            detail={"members": list(members)},
+        )
+    )
+
+    oracle = test[oracle_col].to_numpy(dtype="float64") if oracle_col else None
+    zoo = zoo_frame(
+        results, test_dates, test[label].to_numpy(dtype="float64"), config.horizon, oracle
+    )
+    if oracle is not None:
+        oracle_row = zoo_frame(
+            [CandidateResult("oracle", [], oracle, n_trials=0)],
+            test_dates,
+            test[label].to_numpy(dtype="float64"),
+            config.horizon,
+            oracle,
+        )
+        zoo = pd.concat([zoo, oracle_row], ignore_index=True)
+    scores = {r.candidate: r.cv_rank_ic for r in results if r.candidate in LEARNED}
+    chosen = max(scores, key=lambda name: scores[name])
+    chosen_members = list(members) if chosen == "ensemble" else [chosen]
+    model = RankEnsemble({m: members[m] for m in chosen_members}, list(features))
+    return ZooOutcome(
+        zoo=zoo,
+        chosen=chosen,
+        model=model,
+        params={m: studies[m].best_params for m in chosen_members},
+        studies=studies,
+        holdout=holdout,
+        folds=[f.describe() for f in folds],
+        test_frame=test,
+        timings=timings,
+    )

@@ -1,0 +1,251 @@
+"""The model zoo: every candidate scored on the same folds and the same test rows.
+
+A skill number means little alone: the zoo puts each model beside the baselines a
+researcher would try first, on identical rows, with the same statistics:
+
+- ``best_single_feature``: the one feature (sign included) with the best mean fold
+  rank IC, chosen on the folds and never on the test;
+- ``ridge``: a ridge regression on features ranked within each date (the usual linear
+  baseline of cross-sectional equity models), its penalty chosen on the folds;
+- ``lightgbm``, ``xgboost``: the tuned boosters (``ml.tuning``), refitted on every
+  development row with the best trial's parameters;
+- ``ensemble``: the per-date rank average of the two boosters;
+- ``oracle`` (simulated data only): the data generator's conditional expectation of
+  the label, the ceiling.
+
+Per candidate: ``cv_rank_ic`` (mean fold rank IC), and on the test rows ``test_ic``
+(Pearson), ``test_rank_ic``, ``icir``, the Newey-West ``hac_t`` of the daily rank IC,
+and ``oracle_share``: test IC over the oracle's test IC on the same rows (Pearson over
+Pearson; ``oracle_rank_share`` is rank over rank).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml.metrics import daily_ic, hac_t_stat
+from ml.models import FEATURE_DTYPE, predict
+
+__all__ = [
+    "BASELINES",
+    "RIDGE_ALPHAS",
+    "CandidateResult",
+    "RankEnsemble",
+    "best_single_feature",
+    "fit_ridge",
+    "rank_average",
+    "rank_within_dates",
+    "score_test",
+    "zoo_frame",
+]
+
+BASELINES = ("best_single_feature", "ridge")
+RIDGE_ALPHAS = (1.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0)
+"""Ridge penalties tried on the folds (ranked features are in [-0.5, 0.5])."""
+
+
+def rank_within_dates(values: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """Percentile rank of each column within its date, centred on 0 (in [-0.5, 0.5]);
+    a missing value gets 0, the middle of the cross-section."""
+    frame = pd.DataFrame(np.asarray(values, dtype="float64").reshape(len(dates), -1))
+    ranked = frame.groupby(np.asarray(dates), sort=False).rank(pct=True) - 0.5
+    return ranked.fillna(0.0).to_numpy(dtype="float64").reshape(np.shape(values))
+
+
+def rank_average(predictions: list[np.ndarray], dates: np.ndarray) -> np.ndarray:
+    """The mean of each prediction's within-date rank: scale-free, so boosters fitted on
+    different objectives or scales weigh the same."""
+    return np.mean([rank_within_dates(p, dates) for p in predictions], axis=0)
+
+
+@dataclass
+class RankEnsemble:
+    """What gets registered: one or more fitted members, combined by per-date rank
+    average when there are several. Members are LightGBM/XGBoost boosters or
+    ``LinearScorer``s; ``predict`` needs a ``date`` column only with several members."""
+
+    members: dict[str, Any]
+    features: list[str]
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        outputs = [predict(m, frame, self.features) for m in self.members.values()]
+        if len(outputs) == 1:
+            return outputs[0]
+        return rank_average(outputs, frame["date"].to_numpy())
+
+
+@dataclass
+class LinearScorer:
+    """Ridge on within-date ranked features: ``coef @ rank(x)``."""
+
+    coef: np.ndarray
+    features: list[str]
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        ranked = rank_within_dates(
+            frame[self.features].to_numpy(dtype=FEATURE_DTYPE), frame["date"].to_numpy()
+        )
+        return ranked @ self.coef
+
+
+def _fold_rank_ic(prediction: np.ndarray, dates: np.ndarray, label: np.ndarray) -> float:
+    scored = pd.DataFrame({"date": dates, "p": prediction, "y": label})
+    ic = daily_ic(scored, "p", "y", method="spearman")
+    return float(ic.mean()) if len(ic) else float("nan")
+
+
+def _rank_ic_by_feature(
+    ranked_x: np.ndarray, ranked_y: np.ndarray, dates: np.ndarray
+) -> np.ndarray:
+    """Mean over dates of each column's within-date correlation with the label (both
+    already within-date ranks: a Spearman IC per column, all columns at once)."""
+    grouped = pd.DataFrame(ranked_x).groupby(dates, sort=False)
+    dx = ranked_x - grouped.transform("mean").to_numpy()
+    y = pd.Series(ranked_y)
+    dy = (y - y.groupby(dates, sort=False).transform("mean")).to_numpy()
+    by = pd.DataFrame(dx * dy[:, None]).groupby(dates, sort=False).sum()
+    xx = pd.DataFrame(dx * dx).groupby(dates, sort=False).sum()
+    yy = pd.Series(dy * dy).groupby(dates, sort=False).sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ic = by.to_numpy() / np.sqrt(xx.to_numpy() * yy.to_numpy()[:, None])
+    return np.nanmean(np.where(np.isfinite(ic), ic, np.nan), axis=0)
+
+
+@dataclass
+class FoldRows:
+    """Validation rows of every fold, with the label: what candidates are scored on."""
+
+    valid: list[np.ndarray]
+    train: list[np.ndarray]
+
+
+def best_single_feature(
+    ranked: np.ndarray,
+    label: np.ndarray,
+    dates: np.ndarray,
+    folds: FoldRows,
+    features: list[str],
+) -> tuple[str, float, list[float]]:
+    """The feature (and sign) whose mean fold rank IC is largest in absolute value.
+
+    ``ranked`` holds every row's within-date feature ranks (``rank_within_dates``).
+    Returns (feature, sign, that signed feature's rank IC per fold).
+    """
+    label_ranks = rank_within_dates(label, dates)
+    per_fold = np.array(
+        [_rank_ic_by_feature(ranked[v], label_ranks[v], dates[v]) for v in folds.valid]
+    )
+    mean = np.nanmean(per_fold, axis=0)
+    best = int(np.nanargmax(np.abs(mean)))
+    sign = 1.0 if mean[best] >= 0 else -1.0
+    return features[best], sign, [float(sign * v) for v in per_fold[:, best]]
+
+
+def _ridge_coef(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
+    y = y - y.mean()
+    gram = x.T @ x + alpha * np.eye(x.shape[1])
+    return np.linalg.solve(gram, x.T @ y)
+
+
+def fit_ridge(
+    ranked: np.ndarray,
+    target: np.ndarray,
+    dates: np.ndarray,
+    folds: FoldRows,
+    development: np.ndarray,
+    features: list[str],
+) -> tuple[LinearScorer, float, list[float]]:
+    """Choose the penalty on the folds, refit on the development rows.
+
+    Returns (scorer, alpha, fold rank ICs at that alpha).
+    """
+    best: tuple[float, float, list[float]] | None = None
+    for alpha in RIDGE_ALPHAS:
+        values = [
+            _fold_rank_ic(ranked[v] @ _ridge_coef(ranked[t], target[t], alpha), dates[v], target[v])
+            for t, v in zip(folds.train, folds.valid, strict=True)
+        ]
+        mean = float(np.nanmean(values))
+        if best is None or mean > best[0]:
+            best = (mean, alpha, values)
+    assert best is not None
+    _, alpha, values = best
+    coef = _ridge_coef(ranked[development], target[development], alpha)
+    return LinearScorer(coef, list(features)), alpha, values
+
+
+@dataclass
+class CandidateResult:
+    """One zoo row before it is written: fold values, test predictions, provenance."""
+
+    candidate: str
+    fold_rank_ic: list[float]
+    test_prediction: np.ndarray
+    n_trials: int
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cv_rank_ic(self) -> float:
+        return float(np.nanmean(self.fold_rank_ic)) if self.fold_rank_ic else float("nan")
+
+
+def score_test(
+    prediction: np.ndarray,
+    dates: np.ndarray,
+    label: np.ndarray,
+    horizon: int,
+    oracle: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Test statistics of one prediction on labelled test rows (label NaN rows skipped)."""
+    scored = pd.DataFrame({"date": dates, "p": prediction, "y": label})
+    ic = daily_ic(scored, "p", "y", method="pearson")
+    rank_ic = daily_ic(scored, "p", "y", method="spearman")
+    out = {
+        "test_ic": float(ic.mean()) if len(ic) else float("nan"),
+        "test_rank_ic": float(rank_ic.mean()) if len(rank_ic) else float("nan"),
+        "icir": float(ic.mean() / ic.std(ddof=1)) if len(ic) > 1 and ic.std() > 0 else float("nan"),
+        "hac_t": hac_t_stat(rank_ic, lags=horizon),
+        "n_test_dates": float(len(rank_ic)),
+        "oracle_share": float("nan"),
+        "oracle_rank_share": float("nan"),
+    }
+    if oracle is not None:
+        both = scored.assign(o=oracle)
+        both = both[np.isfinite(both["o"].to_numpy())]
+        oracle_ic = daily_ic(both, "o", "y", method="pearson").mean()
+        oracle_rank_ic = daily_ic(both, "o", "y", method="spearman").mean()
+        # the same rows for both: a candidate is scored on the oracle's rows only
+        mine_ic = daily_ic(both, "p", "y", method="pearson").mean()
+        mine_rank = daily_ic(both, "p", "y", method="spearman").mean()
+        out["oracle_share"] = float(mine_ic / oracle_ic) if oracle_ic > 0 else float("nan")
+        out["oracle_rank_share"] = (
+            float(mine_rank / oracle_rank_ic) if oracle_rank_ic > 0 else float("nan")
+        )
+    return out
+
+
+def zoo_frame(
+    results: list[CandidateResult],
+    dates: np.ndarray,
+    label: np.ndarray,
+    horizon: int,
+    oracle: np.ndarray | None,
+) -> pd.DataFrame:
+    """One row per candidate (and the oracle when given), the ``model_zoo`` columns."""
+    rows = []
+    for result in results:
+        rows.append(
+            {
+                "candidate": result.candidate,
+                "cv_rank_ic": result.cv_rank_ic,
+                **score_test(result.test_prediction, dates, label, horizon, oracle),
+                "n_trials": result.n_trials,
+                "detail": json.dumps(result.detail, sort_keys=True, default=str),
+            }
+        )
+    return pd.DataFrame(rows)
