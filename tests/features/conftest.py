@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from ingest.lake import write_partitions
+from ingest.sources import read_sample
 from orchestration.project import dbt_cli
 
 # Long enough that a closed form with weights q^(-i) would overflow for a 12-bar EMA.
@@ -83,17 +84,28 @@ def read_table(home: Path, sql: str) -> pd.DataFrame:
         return con.execute(sql).df()
 
 
+def sample_bars() -> pd.DataFrame:
+    """Real daily bars of the `sample` source (AAPL, GOOG, IBM, MSFT) from mid-2008 to the
+    end of 2011: the crash's volatility, dividends in `adj_close`, and no overlap with the
+    reference files' 2012-2014 bars of the same symbols."""
+    bars = read_sample()
+    in_range = bars["date"].between(pd.Timestamp("2008-07-01"), pd.Timestamp("2011-12-30"))
+    return bars[in_range].reset_index(drop=True)
+
+
 @pytest.fixture(scope="session")
-def feature_bars(reference_dir: Path) -> pd.DataFrame:
-    """The bars every feature test builds from: reference series plus random walks."""
-    return pd.concat(
-        [
-            reference_bars(reference_dir),
-            random_bars(["RND1"], LONG_SERIES_BARS, seed=1),
-            random_bars(["RND2", "RND3"], 900, seed=2, start="2011-06-01"),
-        ],
-        ignore_index=True,
-    )
+def feature_bars(optional_reference_dir: Path | None) -> pd.DataFrame:
+    """The bars every feature test builds from: real prices and random walks, plus the
+    external reference series where that folder is present (the tests that compare with
+    its values skip without it; every other feature test runs either way)."""
+    frames = [
+        sample_bars(),
+        random_bars(["RND1"], LONG_SERIES_BARS, seed=1),
+        random_bars(["RND2", "RND3"], 900, seed=2, start="2011-06-01"),
+    ]
+    if optional_reference_dir is not None:
+        frames.append(reference_bars(optional_reference_dir))
+    return pd.concat(frames, ignore_index=True)
 
 
 @pytest.fixture(scope="session")

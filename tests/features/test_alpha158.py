@@ -116,7 +116,7 @@ def test_alpha158_is_complete(features: pd.DataFrame, reference_dir: Path) -> No
 
 def test_hand_computed_window(features: pd.DataFrame) -> None:
     """Bar 2 of a series: windows are partial, IdxMax is 1-based from the oldest bar."""
-    bars = features[features["symbol"] == "TAREF"].reset_index(drop=True)
+    bars = features[features["symbol"] == "RND2"].reset_index(drop=True)
     h, c = bars["high"], bars["close"]
     row = bars.iloc[2]
     assert row["ma5"] == pytest.approx(c[:3].mean() / c[2], rel=1e-12)

@@ -65,11 +65,28 @@ def talib_features(bars: pd.DataFrame) -> dict[str, np.ndarray]:
         "stoch_d": stoch_d,
         "willr_14": talib.WILLR(h, lo, c, 14),
         "cci_14": talib.CCI(h, lo, c, 14),
-        "mfi_14": talib.MFI(h, lo, c, v, 14),
+        "mfi_14": talib.MFI(*without_typical_price_ties(h, lo, c), v, 14),
         "obv": talib.OBV(c, v),
         "roc_10": talib.ROC(c, 10),
         "mom_10": talib.MOM(c, 10),
     }
+
+
+def without_typical_price_ties(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, tolerance: float = 1e-8
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The bars with each typical-price move under `tolerance` made exactly zero (the bar
+    takes the previous bar's high, low and close). Such moves are rounding: prices scaled
+    by adj_close / close turn an unchanged typical price into a move of about 1e-13, and
+    TA-Lib's MFI counts it as money flow by the sign of the rounding in its own
+    arithmetic, which no other implementation reproduces; int_volume counts it as no
+    move. Only MFI reads the typical price's direction."""
+    high, low, close = high.copy(), low.copy(), close.copy()
+    for i in range(1, len(close)):
+        move = (high[i] + low[i] + close[i]) / 3 - (high[i - 1] + low[i - 1] + close[i - 1]) / 3
+        if abs(move) < tolerance:
+            high[i], low[i], close[i] = high[i - 1], low[i - 1], close[i - 1]
+    return high, low, close
 
 
 def max_relative_error(got: np.ndarray, expected: np.ndarray) -> float:
@@ -124,8 +141,8 @@ def test_talib_columns_are_features(features: pd.DataFrame) -> None:
 
 @pytest.mark.parametrize("column", TALIB_COLUMNS)
 def test_equals_talib_package(features: pd.DataFrame, column: str) -> None:
-    """Random walks (one longer than a naive closed form survives) and the real price
-    files: exact after TA-Lib's lookback, and null exactly where TA-Lib has no value."""
+    """Random walks (one longer than a naive closed form survives) and real prices:
+    exact after TA-Lib's lookback, and null exactly where TA-Lib has no value."""
     for symbol, bars in features.groupby("symbol"):
         expected = talib_features(bars)[column]
         got = bars[column].to_numpy(dtype=float)
