@@ -12,7 +12,7 @@ import pandas as pd
 from pydantic import Field
 
 from backtests.metrics import METRIC_NAMES, performance_summary
-from backtests.signals import top_k_weights
+from backtests.signals import DEFAULT_TOP_K, top_k_weights
 from orchestration.settings import Settings
 from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
 
@@ -20,7 +20,9 @@ from .models import TrainedModel, predictions
 
 
 class BacktestConfig(dg.Config):
-    top_k: int = Field(default=5, description="Names held each day (equal weight, long only).")
+    top_k: int = Field(
+        default=DEFAULT_TOP_K, description="Names held each day (equal weight, long only)."
+    )
     fees_bps: float = Field(default=5.0, description="Fees per side, basis points of notional.")
     slippage_bps: float = Field(default=5.0, description="Slippage per side, basis points.")
 

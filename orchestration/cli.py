@@ -6,20 +6,18 @@ import math
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from dagster import ExecuteInProcessResult
 from rich.console import Console
 from rich.table import Table
 
-from orchestration.settings import Settings, SettingsError
+from orchestration.quiet import quiet_libraries
+from orchestration.settings import Settings, SettingsError, home_from_env
 
-# Library notices (beta flags, a deprecated optional sqlglot extension) are not the
-# user's business on the command line.
-warnings.filterwarnings("ignore", message=".*is currently in beta.*")
-warnings.filterwarnings("ignore", message=r".*sqlglot\[rs\].*")
+if TYPE_CHECKING:
+    from dagster import ExecuteInProcessResult
 
 app = typer.Typer(
     help="alphadag: a lineage-tracked research pipeline for systematic trading.",
@@ -60,6 +58,18 @@ def _load_settings() -> Settings:
     return settings
 
 
+def _check_before_run(settings: Settings) -> list[str]:
+    """The pre-run checks (orchestration.preflight): one line and exit code 2 on failure."""
+    from backtests.signals import DEFAULT_TOP_K
+    from orchestration.preflight import check_before_run
+
+    try:
+        return check_before_run(settings, top_k=DEFAULT_TOP_K)
+    except SettingsError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
 def _prepare() -> None:
     from orchestration.project import prepare_dbt_manifest
 
@@ -70,38 +80,59 @@ def _prepare() -> None:
 
 @app.command()
 def prepare() -> None:
-    """Parse the dbt project into its manifest (done by `run` and `ui` as well)."""
-    # The parse is made for the configured home: dbt's partial parsing, which every run
-    # reuses, holds only while the profile (the warehouse path) stays the same.
-    _load_settings()
+    """Parse the dbt project into its manifest in ALPHADAG_HOME (`run` and `ui` do it too)."""
+    # Only the home matters here (the parse is made for its profile, whose warehouse path
+    # dbt's partial parsing depends on); the other settings are checked by `run`.
+    home = home_from_env()
+    try:
+        Settings(home=home).ensure_home()
+    except SettingsError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    os.environ["ALPHADAG_HOME"] = str(home)
     _prepare()
 
 
 @app.command()
-def run() -> None:
+def run(
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Dagster's full log and every library notice."
+    ),
+) -> None:
     """Materialize the whole graph for the configured range and print the results."""
     settings = _load_settings()
+    notes = _check_before_run(settings)
     console.print(
         f"alphadag: source={settings.source} range={settings.start}..{settings.end} "
         f"universe={settings.describe_universe()} "
         f"home={settings.home}"
     )
+    for note in notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    if not verbose:
+        quiet_libraries()
     _prepare()
 
     import dagster as dg
 
     from orchestration.definitions import build_definitions
     from orchestration.jobs import execute_build_everything
+    from orchestration.progress import ProgressReporter, assets_per_step, progress_logger
 
     defs = build_definitions(settings)
-    console.print("building every daily partition and everything downstream, as one run")
+    reporter = ProgressReporter(console.print, assets_per_step(defs))
+    if verbose:
+        run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    else:
+        defs = dg.Definitions.merge(
+            defs, dg.Definitions(loggers={"progress": progress_logger(reporter)})
+        )
+        run_config = {"loggers": {"progress": {}}}
+    reporter.line("planning one run over every business day and everything downstream")
     started = time.perf_counter()
     try:
-        result = execute_build_everything(
-            defs,
-            dg.DagsterInstance.get(),
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-        )
+        with reporter.running():
+            result = execute_build_everything(defs, dg.DagsterInstance.get(), run_config=run_config)
     except ValueError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
