@@ -17,6 +17,7 @@ from orchestration.settings import Settings
 from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
 
 from .feature_store import training_set
+from .metadata import number, ratio
 
 MODEL_NAME = "alphadag_lightgbm"
 LABEL_PREFIX = "fwd_"
@@ -176,7 +177,7 @@ def lightgbm_model(
             "mlflow_run_id": registered.run_id,
             "fingerprint": fingerprint,
             "n_trials": tuning.n_trials,
-            "best_valid_rank_ic": tuning.best_value,
+            "best_valid_rank_ic": ratio(tuning.best_value),
             "best_params": dg.MetadataValue.json(tuning.best_params),
             "split": dg.MetadataValue.json(split.describe()),
         },
@@ -288,7 +289,10 @@ def model_metrics(
         f"ICIR {summary['icir']:.3f} over {int(summary['n_dates'])} dates"
     )
     return dg.MaterializeResult(
-        metadata={k: float(summary[k]) for k in ("ic", "rank_ic", "icir", "hit_rate", "oracle_ic")}
+        metadata={
+            k: number(k, float(summary[k]))
+            for k in ("ic", "rank_ic", "icir", "hit_rate", "oracle_ic")
+        }
         | {"model_version": lightgbm_model.version}
     )
 

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from orchestration.quiet import quiet_libraries
+from orchestration.quiet import quiet_dagster_dev_env, quiet_libraries
 from orchestration.settings import Settings, SettingsError, home_from_env
 
 if TYPE_CHECKING:
@@ -117,21 +117,15 @@ def run(
 
     from orchestration.definitions import build_definitions
     from orchestration.jobs import execute_build_everything
-    from orchestration.progress import ProgressReporter, assets_per_step, progress_logger
+    from orchestration.progress import reporting
 
-    defs = build_definitions(settings)
-    reporter = ProgressReporter(console.print, assets_per_step(defs))
-    if verbose:
-        run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    else:
-        defs = dg.Definitions.merge(
-            defs, dg.Definitions(loggers={"progress": progress_logger(reporter)})
-        )
-        run_config = {"loggers": {"progress": {}}}
-    reporter.line("planning one run over every business day and everything downstream")
     started = time.perf_counter()
     try:
-        with reporter.running():
+        with reporting(
+            build_definitions(settings),
+            verbose=verbose,
+            library_output=settings.library_output_path,
+        ) as (defs, run_config):
             result = execute_build_everything(defs, dg.DagsterInstance.get(), run_config=run_config)
     except ValueError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
@@ -144,7 +138,10 @@ def run(
                 err_console.print(
                     f"[red]failed:[/red] {event.step_key}: {message[-1] if message else ''}"
                 )
-        console.print(f"run {result.run_id} failed after {elapsed:.0f}s; details: `alphadag ui`")
+        console.print(
+            f"run {result.run_id} failed after {elapsed:.0f}s; details: `alphadag ui`"
+            + ("" if verbose else f", dbt's output: {settings.library_output_path}")
+        )
         raise typer.Exit(1)
     console.print(f"run {result.run_id} succeeded in {elapsed:.0f}s")
     _print_summary(settings, result)
@@ -195,6 +192,29 @@ def _print_summary(settings: Settings, result: ExecuteInProcessResult) -> None:
 
 
 @app.command()
+def gc(
+    keep: int = typer.Option(5, help="Finished runs to keep, newest first."),
+) -> None:
+    """Delete old runs' event logs, compute logs and dbt artefacts; compact the databases.
+
+    A run that holds the newest materialization of an asset partition is kept.
+    """
+    settings = _load_settings()
+    import dagster as dg
+
+    from orchestration.retention import collect_garbage
+
+    report = collect_garbage(
+        dg.DagsterInstance.get(), settings.dagster_home, settings.dbt_target_dir, keep
+    )
+    console.print(
+        f"deleted {report.deleted_runs} run(s), kept {report.kept_runs} "
+        f"({report.kept_for_partitions} of them for the newest materialization of a partition); "
+        f"{report.bytes_before / 1e6:.1f} MB -> {report.bytes_after / 1e6:.1f} MB"
+    )
+
+
+@app.command()
 def ui(
     port: int = typer.Option(3000, help="Port of the web server (127.0.0.1 only)."),
 ) -> None:
@@ -221,7 +241,7 @@ def ui(
         f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})"
     )
     os.chdir(ROOT)
-    os.execv(args[0], args)
+    os.execve(args[0], args, quiet_dagster_dev_env())
 
 
 def main() -> None:

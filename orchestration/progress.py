@@ -11,14 +11,20 @@ Dagster's console logger instead.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster._core.events import DagsterEventType
+from rich.console import Console
+
+from orchestration.quiet import library_output_to
 
 PROGRESS_LOGGER = "progress"
 HEARTBEAT_SECONDS = 10.0
@@ -89,22 +95,26 @@ class ProgressReporter:
             return
         kind = event.event_type
         if kind == DagsterEventType.STEP_START:
-            self._step_started[step] = self._clock()
-            self._materialized[step] = set()
-            self.line(f"{step} started")
+            self.step_started(step)
         elif kind == DagsterEventType.STEP_SUCCESS:
-            self.line(f"{step} finished in {self._step_time(step)}")
+            self.step_ended(step, "finished in")
         elif kind == DagsterEventType.STEP_FAILURE:
-            self.line(f"{step} failed after {self._step_time(step)}")
+            self.step_ended(step, "failed after")
         elif kind == DagsterEventType.STEP_SKIPPED:
             self.line(f"{step} skipped (an upstream step failed)")
         elif kind == DagsterEventType.ASSET_MATERIALIZATION:
             self._count_asset(step, event.asset_key)
 
-    def _step_time(self, step: str) -> str:
+    def step_started(self, step: str) -> None:
+        self._step_started[step] = self._clock()
+        self._materialized[step] = set()
+        self.line(f"{step} started")
+
+    def step_ended(self, step: str, outcome: str) -> None:
         self._materialized.pop(step, None)
         started = self._step_started.pop(step, None)
-        return format_elapsed(self._clock() - started) if started is not None else "?"
+        took = format_elapsed(self._clock() - started) if started is not None else "?"
+        self.line(f"{step} {outcome} {took}")
 
     def _count_asset(self, step: str, asset_key: dg.AssetKey | None) -> None:
         total = self._assets_per_step.get(step.split("[")[0], 0)
@@ -115,7 +125,7 @@ class ProgressReporter:
         self.line(f"{step}: {len(done)} of {total} ({asset_key.to_user_string()})")
 
     # -- lifetime ----------------------------------------------------------------
-    @contextmanager
+    @contextlib.contextmanager
     def running(self) -> Iterator[ProgressReporter]:
         """Run the heartbeat thread for the duration of the block."""
 
@@ -161,3 +171,29 @@ def assets_per_step(defs: dg.Definitions) -> dict[str, int]:
         if assets_def.is_executable and assets_def.node_def is not None:
             counts[assets_def.node_def.name] = len(assets_def.keys)
     return counts
+
+
+@contextlib.contextmanager
+def reporting(
+    defs: dg.Definitions, *, verbose: bool, library_output: Path
+) -> Iterator[tuple[dg.Definitions, dict[str, Any]]]:
+    """The definitions and run config of a command-line run that reports its progress, for
+    the duration of the block: concise lines and a heartbeat, with what the libraries print
+    sent to `library_output`; with `verbose`, Dagster's console log and everything printed.
+    """
+    # bound to the terminal before library output is redirected
+    reporter = ProgressReporter(
+        Console(file=sys.stdout, soft_wrap=True).print, assets_per_step(defs)
+    )
+    if verbose:
+        run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+        output: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    else:
+        defs = dg.Definitions.merge(
+            defs, dg.Definitions(loggers={"progress": progress_logger(reporter)})
+        )
+        run_config = {"loggers": {"progress": {}}}
+        output = library_output_to(library_output)
+    reporter.line("planning one run over every business day and everything downstream")
+    with reporter.running(), output:
+        yield defs, run_config

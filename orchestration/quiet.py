@@ -5,7 +5,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import warnings
+from collections.abc import Iterator
+from pathlib import Path
 
 
 def quiet_libraries() -> None:
@@ -13,3 +18,24 @@ def quiet_libraries() -> None:
     # beta flags, and a deprecated optional sqlglot extension that nothing here needs
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     warnings.filterwarnings("ignore", message=r".*sqlglot\[rs\].*")
+    # dagster-dbt's notices ("A dbt subsetted execution is not being performed",
+    # "Copying partial_parse.msgpack", "Running dbt command") go through Dagster's
+    # library logger; the assets' own messages go through context.log and stay.
+    logging.getLogger("dagster.builtin").setLevel(logging.WARNING)
+
+
+def quiet_dagster_dev_env() -> dict[str, str]:
+    """The environment for `dagster dev` without its notice that `dg dev` supersedes it
+    (a warning filter by message: PYTHONWARNINGS cannot name Dagster's category)."""
+    notice = "ignore:Function `dev_command` is superseded"
+    current = os.environ.get("PYTHONWARNINGS", "")
+    return {**os.environ, "PYTHONWARNINGS": f"{current},{notice}" if current else notice}
+
+
+@contextlib.contextmanager
+def library_output_to(path: Path) -> Iterator[None]:
+    """Send what the libraries print on standard output during the block (dbt's log
+    lines, which dagster-dbt echoes, and Feast's blank lines) to `path` instead."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as log, contextlib.redirect_stdout(log):
+        yield

@@ -98,6 +98,11 @@ class Settings:
         return dbt_target_dir(self.home)
 
     @property
+    def library_output_path(self) -> Path:
+        """What the libraries printed during the last quiet `alphadag run` (dbt's log)."""
+        return self.home / "last_run_output.log"
+
+    @property
     def reports_dir(self) -> Path:
         return self.home / "reports"
 
