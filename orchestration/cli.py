@@ -37,6 +37,16 @@ concurrency:
     # DuckDB admits one writer at a time: assets tagged with the `warehouse` pool
     # (and every other pool) run one at a time.
     default_limit: 1
+# The daemon of `alphadag ui` purges old schedule and sensor ticks (the inbox sensor
+# ticks every 30 s); runs and their event logs are pruned by `alphadag gc`.
+retention:
+  schedule:
+    purge_after_days: 90
+  sensor:
+    purge_after_days:
+      skipped: 7
+      failure: 30
+      success: 90
 """
 
 
