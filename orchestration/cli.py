@@ -49,6 +49,11 @@ retention:
       success: 90
 """
 
+# Runs `alphadag run` and `alphadag gc` keep: each default run records ~MB of events
+# (one per partition and asset), and the newest run re-materializes every partition,
+# so older runs hold no partition's newest materialization.
+KEEP_RUNS = 1
+
 
 def _load_settings() -> Settings:
     """Settings from the environment, with a one-line error instead of a traceback."""
@@ -108,6 +113,9 @@ def run(
     verbose: bool = typer.Option(
         False, "--verbose", "-v", help="Dagster's full log and every library notice."
     ),
+    keep_runs: int = typer.Option(
+        KEEP_RUNS, help="Finished runs to keep afterwards (see `alphadag gc`)."
+    ),
 ) -> None:
     """Materialize the whole graph for the configured range and print the results."""
     settings = _load_settings()
@@ -152,9 +160,11 @@ def run(
             f"run {result.run_id} failed after {elapsed:.0f}s; details: `alphadag ui`"
             + ("" if verbose else f", dbt's output: {settings.library_output_path}")
         )
+        _collect_garbage(settings, keep_runs)
         raise typer.Exit(1)
     console.print(f"run {result.run_id} succeeded in {elapsed:.0f}s")
     _print_summary(settings, result)
+    _collect_garbage(settings, keep_runs)
 
 
 def _print_summary(settings: Settings, result: ExecuteInProcessResult) -> None:
@@ -203,13 +213,16 @@ def _print_summary(settings: Settings, result: ExecuteInProcessResult) -> None:
 
 @app.command()
 def gc(
-    keep: int = typer.Option(5, help="Finished runs to keep, newest first."),
+    keep: int = typer.Option(KEEP_RUNS, help="Finished runs to keep, newest first."),
 ) -> None:
     """Delete old runs' event logs, compute logs and dbt artefacts; compact the databases.
 
     A run that holds the newest materialization of an asset partition is kept.
     """
-    settings = _load_settings()
+    _collect_garbage(_load_settings(), keep)
+
+
+def _collect_garbage(settings: Settings, keep: int) -> None:
     import dagster as dg
 
     from orchestration.retention import collect_garbage
@@ -218,9 +231,9 @@ def gc(
         dg.DagsterInstance.get(), settings.dagster_home, settings.dbt_target_dir, keep
     )
     console.print(
-        f"deleted {report.deleted_runs} run(s), kept {report.kept_runs} "
-        f"({report.kept_for_partitions} of them for the newest materialization of a partition); "
-        f"{report.bytes_before / 1e6:.1f} MB -> {report.bytes_after / 1e6:.1f} MB"
+        f"gc: deleted {report.deleted_runs} old run(s), kept {report.kept_runs} "
+        f"({report.kept_for_partitions} for the newest materialization of a partition); "
+        f"run history {report.bytes_before / 1e6:.0f} MB -> {report.bytes_after / 1e6:.0f} MB"
     )
 
 

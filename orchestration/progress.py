@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster._core.events import DagsterEventType
 from rich.console import Console
 
 from orchestration.quiet import library_output_to
@@ -94,15 +93,15 @@ class ProgressReporter:
                 self.line(f"{step}: {meta.get('orig_message', record.getMessage())}")
             return
         kind = event.event_type
-        if kind == DagsterEventType.STEP_START:
+        if kind == dg.DagsterEventType.STEP_START:
             self.step_started(step)
-        elif kind == DagsterEventType.STEP_SUCCESS:
+        elif kind == dg.DagsterEventType.STEP_SUCCESS:
             self.step_ended(step, "finished in")
-        elif kind == DagsterEventType.STEP_FAILURE:
+        elif kind == dg.DagsterEventType.STEP_FAILURE:
             self.step_ended(step, "failed after")
-        elif kind == DagsterEventType.STEP_SKIPPED:
+        elif kind == dg.DagsterEventType.STEP_SKIPPED:
             self.line(f"{step} skipped (an upstream step failed)")
-        elif kind == DagsterEventType.ASSET_MATERIALIZATION:
+        elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
             self._count_asset(step, event.asset_key)
 
     def step_started(self, step: str) -> None:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.events import DagsterEventType
 
 FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 # dagster-dbt names each invocation's target folder <op>-<first 7 of the run id>-<random>
@@ -66,7 +65,7 @@ def runs_holding_latest_materializations(instance: dg.DagsterInstance) -> set[st
     for key in instance.get_asset_keys():
         storage_ids = set(
             instance.get_latest_storage_id_by_partition(
-                key, DagsterEventType.ASSET_MATERIALIZATION
+                key, dg.DagsterEventType.ASSET_MATERIALIZATION
             ).values()
         )
         if storage_ids:

@@ -35,16 +35,17 @@ def _run(reporter_lines: list[str]) -> dg.ExecuteInProcessResult:
 def test_stages_models_and_asset_messages_in_a_few_lines() -> None:
     lines: list[str] = []
     assert _run(lines).success
-    text = [re.sub(r"^\[\s*\w+\] ", "", line) for line in lines]
+    # without the times, which depend on the machine's load
+    text = [re.sub(r"^\[\s*\w+\] | in \w+$", "", line) for line in lines]
     assert text == [
         "bars started",
         "bars: trial 1/3: rank IC 0.0123",
-        "bars finished in 0s",
+        "bars finished",
         "models started",
         "models: 1 of 3 (stg)",
         "models: 2 of 3 (features)",
         "models: 3 of 3 (labels)",
-        "models finished in 0s",
+        "models finished",
     ]
 
 
