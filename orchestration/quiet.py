@@ -8,9 +8,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 
 def quiet_libraries() -> None:
@@ -22,6 +24,20 @@ def quiet_libraries() -> None:
     # "Copying partial_parse.msgpack", "Running dbt command") go through Dagster's
     # library logger; the assets' own messages go through context.log and stay.
     logging.getLogger("dagster.builtin").setLevel(logging.WARNING)
+    # Any other library warning goes where the libraries' printed output goes (the run's
+    # output log while a run works), not between the progress lines.
+    warnings.showwarning = _warning_to_stdout
+
+
+def _warning_to_stdout(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    sys.stdout.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def quiet_dagster_dev_env() -> dict[str, str]:
