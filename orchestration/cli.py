@@ -49,9 +49,9 @@ retention:
       success: 90
 """
 
-# Runs `alphadag run` and `alphadag gc` keep: each default run records ~MB of events
-# (one per partition and asset), and the newest run re-materializes every partition,
-# so older runs hold no partition's newest materialization.
+# Finished runs that `alphadag run` and `alphadag gc` keep. A run records an event per
+# asset and partition, hundreds of MB for the default range; a full run re-materializes
+# every partition, so the runs before it pin none and their history can go.
 KEEP_RUNS = 1
 
 
