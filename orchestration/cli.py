@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,14 +57,21 @@ retention:
 KEEP_RUNS = 1
 
 
-def _load_settings() -> Settings:
-    """Settings from the environment, with a one-line error instead of a traceback."""
+@contextlib.contextmanager
+def _settings_errors_in_one_line() -> Iterator[None]:
+    """A SettingsError in the block ends the command with its one line and exit code 2."""
     try:
-        settings = Settings.from_env()
-        settings.ensure_home()
+        yield
     except SettingsError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+
+
+def _load_settings() -> Settings:
+    """Settings from the environment, with a one-line error instead of a traceback."""
+    with _settings_errors_in_one_line():
+        settings = Settings.from_env()
+        settings.ensure_home()
     settings.export_env()
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
     os.environ.setdefault("NUMBA_CACHE_DIR", str(settings.numba_cache_dir))
@@ -78,11 +87,8 @@ def _check_before_run(settings: Settings) -> list[str]:
     from backtests.signals import DEFAULT_TOP_K
     from orchestration.preflight import check_before_run
 
-    try:
+    with _settings_errors_in_one_line():
         return check_before_run(settings, top_k=DEFAULT_TOP_K)
-    except SettingsError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
 
 
 def _prepare() -> None:
@@ -99,11 +105,8 @@ def prepare() -> None:
     # Only the home matters here (the parse is made for its profile, whose warehouse path
     # dbt's partial parsing depends on); the other settings are checked by `run`.
     home = home_from_env()
-    try:
+    with _settings_errors_in_one_line():
         Settings(home=home).ensure_home()
-    except SettingsError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
     os.environ["ALPHADAG_HOME"] = str(home)
     _prepare()
 
