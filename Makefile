@@ -1,14 +1,19 @@
 # The two commands: `make run` (build everything on the default data) and `make test`.
 # Each first installs the locked environment into .venv (installing uv if missing).
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
-RUN := $(UV) run --frozen
+# `setup` syncs (and compiles every module's bytecode) once per change of the lock;
+# the commands then run in that environment without syncing it again.
+RUN := $(UV) run --frozen --no-sync
+SYNCED := .venv/.synced
 
 .PHONY: setup run test test-all lint ui bench clean
 
-setup:  ## install .venv from uv.lock and build the dbt manifest
+setup: $(SYNCED)  ## install .venv from uv.lock (again only when the lock changes)
+
+$(SYNCED): uv.lock pyproject.toml
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen
-	$(RUN) alphadag prepare
+	@touch $@
 
 run: setup  ## build the whole graph on the built-in default data and print the backtest summary
 	$(RUN) alphadag run
@@ -19,7 +24,7 @@ test: setup  ## the test suite (slow tests excluded)
 test-all: setup  ## every test, slow ones included
 	$(RUN) pytest -m ""
 
-lint:
+lint: setup
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 

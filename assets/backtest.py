@@ -3,7 +3,6 @@
 import base64
 import hashlib
 import json
-import math
 import os
 from datetime import UTC, datetime
 
@@ -12,15 +11,18 @@ import pandas as pd
 from pydantic import Field
 
 from backtests.metrics import METRIC_NAMES, performance_summary
-from backtests.signals import top_k_weights
+from backtests.signals import DEFAULT_TOP_K, top_k_weights
 from orchestration.settings import Settings
 from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
 
+from .metadata import number
 from .models import TrainedModel, predictions
 
 
 class BacktestConfig(dg.Config):
-    top_k: int = Field(default=5, description="Names held each day (equal weight, long only).")
+    top_k: int = Field(
+        default=DEFAULT_TOP_K, description="Names held each day (equal weight, long only)."
+    )
     fees_bps: float = Field(default=5.0, description="Fees per side, basis points of notional.")
     slippage_bps: float = Field(default=5.0, description="Slippage per side, basis points.")
 
@@ -133,13 +135,9 @@ def backtest(
             "model_version": champion_model.version,
             "mlflow_run_id": champion_model.run_id,
             "period": f"{start_date} .. {end_date}",
-            **{name: _finite_or_none(metrics[name]) for name in METRIC_NAMES},
+            **{name: number(name, metrics[name]) for name in METRIC_NAMES if name != "n_trials"},
+            "n_trials": int(metrics["n_trials"]),
             "equity_curve": dg.MetadataValue.md(f"![equity curve](data:image/png;base64,{png})"),
             "report": dg.MetadataValue.path(str(report)),
         }
     )
-
-
-def _finite_or_none(value: float) -> float | None:
-    """Dagster metadata is JSON: NaN and inf become null rather than an invalid document."""
-    return float(value) if math.isfinite(value) else None

@@ -24,6 +24,7 @@ from orchestration.settings import Settings
 from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
 
 from .feature_store import training_set
+from .metadata import number, ratio
 
 MODEL_NAME = "alphadag_ranker"
 # Bump when the training procedure changes, so a retrain registers a new version.
@@ -463,7 +464,10 @@ def model_metrics(
         f"ICIR {summary['icir']:.3f} over {int(summary['n_dates'])} dates"
     )
     return dg.MaterializeResult(
-        metadata={k: float(summary[k]) for k in ("ic", "rank_ic", "icir", "hit_rate", "oracle_ic")}
+        metadata={
+            k: number(k, float(summary[k]))
+            for k in ("ic", "rank_ic", "icir", "hit_rate", "oracle_ic")
+        }
         | {"model_version": champion_model.version}
     )
 

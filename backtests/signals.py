@@ -13,7 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["top_k_weights"]
+__all__ = ["DEFAULT_TOP_K", "top_k_weights"]
+
+# Names the default portfolio holds each day (the backtest's `top_k` setting).
+DEFAULT_TOP_K = 5
 
 
 def top_k_weights(

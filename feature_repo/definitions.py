@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from feast import Entity, FeatureService, FeatureView, FileSource
-
 from feature_repo.catalog import FEATURES_YML, FeatureSpec, definitions_version, load_catalog
 from feature_repo.entities import symbol_entity
+from feature_repo.feast_api import Entity, FeatureService, FeatureView, FileSource
 from feature_repo.services import model_feature_service
 from feature_repo.sources import features_source
 from feature_repo.views import feature_views

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from feast import Entity, ValueType
+from feature_repo.feast_api import Entity, ValueType
 
 
 def symbol_entity() -> Entity:

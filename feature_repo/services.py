@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from feast import FeatureService, FeatureView
-
 from feature_repo.catalog import FeatureSpec, families, service_name
+from feature_repo.feast_api import FeatureService, FeatureView
 
 
 def model_feature_service(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from feast import FileSource
+from feature_repo.feast_api import FileSource
 
 FEATURES_FILE_NAME = "fct_features.parquet"
 # `feature_lake` adds this column: the date cast to a timestamp at midnight UTC. A feature

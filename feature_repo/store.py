@@ -13,10 +13,15 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import yaml
-from feast import FeatureService, FeatureStore, FeatureView, RepoConfig
-from feast.errors import FeatureServiceNotFoundException
 
 from feature_repo.definitions import FeatureRepo
+from feature_repo.feast_api import (
+    FeatureService,
+    FeatureServiceNotFoundException,
+    FeatureStore,
+    FeatureView,
+    RepoConfig,
+)
 from feature_repo.sources import TIMESTAMP_FIELD
 from feature_repo.views import FEATURE_TTL
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from feast import Entity, FeatureView, Field, FileSource, types
-
 from feature_repo.catalog import FeatureSpec, families
+from feature_repo.feast_api import Entity, FeatureView, Field, FileSource, types
 
 # Daily bars: the longest market closure in normal times (a holiday next to a weekend) is
 # four days, so a row older than a week means the symbol stopped trading (delisted,

@@ -273,16 +273,58 @@ def _load_simulator(
 
 
 def _read_directory(directory: Path, kind: str) -> pd.DataFrame:
-    if not directory.is_dir():
-        raise ValueError(f"{kind}:{directory}: not a directory")
-    suffix = f".{kind}"
-    files = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() == suffix)
-    if not files:
-        raise ValueError(f"{kind}:{directory}: no *{suffix} files")
+    files = source_files(directory, kind)
     names = symbols_from_stems([path.stem for path in files])
     frames = [_read_file(path, kind, name) for path, name in zip(files, names, strict=True)]
     bars = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return bars.sort_values(["symbol", "date"], kind="stable", ignore_index=True)
+
+
+def source_files(directory: Path, kind: str) -> list[Path]:
+    """The ``*.csv`` / ``*.parquet`` files directly in ``directory``, sorted; a ValueError
+    when the folder is missing, unreadable or holds none."""
+    if not directory.is_dir():
+        raise ValueError(f"{kind}:{directory}: not a directory")
+    suffix = f".{kind}"
+    try:
+        files = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() == suffix)
+    except OSError as exc:
+        raise ValueError(f"{kind}:{directory}: cannot list ({exc.strerror or exc})") from None
+    if not files:
+        raise ValueError(f"{kind}:{directory}: no *{suffix} files")
+    unreadable = [p.name for p in files if not os.access(p, os.R_OK)]
+    if unreadable:
+        raise ValueError(f"{kind}:{directory}: cannot read {', '.join(unreadable[:3])}")
+    return files
+
+
+def directory_symbols(directory: Path, kind: str) -> set[str]:
+    """The symbols a file source holds, without reading its bars: each file's stem (see
+    :func:`symbols_from_stems`), or the values of its symbol column when it has one (only
+    that column is read)."""
+    files = source_files(directory, kind)
+    symbols: set[str] = set()
+    for path, stem_symbol in zip(files, symbols_from_stems([p.stem for p in files]), strict=True):
+        try:
+            if kind == "csv":
+                header = pd.read_csv(path, nrows=0).columns
+            else:
+                import pyarrow.parquet as pq
+
+                header = pd.Index(pq.read_schema(path).names)
+            column = find_column(pd.DataFrame(columns=header), "symbol")
+            if column is None:
+                symbols.add(stem_symbol)
+                continue
+            values = (
+                pd.read_csv(path, usecols=[column])[column]
+                if kind == "csv"
+                else pd.read_parquet(path, columns=[column])[column]
+            )
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise ValueError(f"{path}: cannot read {kind} file ({_one_line(exc)})") from None
+        symbols.update(values.dropna().astype(str))
+    return symbols
 
 
 def symbols_from_stems(stems: list[str]) -> list[str]:

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
 import time
-import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from dagster import DagsterInstance, ExecuteInProcessResult
 from rich.console import Console
 from rich.table import Table
 
 from orchestration.event_log import EVENT_BATCH_SIZE
-from orchestration.profiling import EventWriteTimer, Marks
-from orchestration.settings import Settings, SettingsError
+from orchestration.quiet import quiet_dagster_dev_env, quiet_libraries
+from orchestration.settings import Settings, SettingsError, home_from_env
 
-# Library notices (beta flags, a deprecated optional sqlglot extension) are not the
-# user's business on the command line.
-warnings.filterwarnings("ignore", message=".*is currently in beta.*")
-warnings.filterwarnings("ignore", message=r".*sqlglot\[rs\].*")
+if TYPE_CHECKING:
+    from dagster import DagsterInstance, ExecuteInProcessResult
+
+    from orchestration.profiling import EventWriteTimer, Marks
 
 app = typer.Typer(
     help="alphadag: a lineage-tracked research pipeline for systematic trading.",
@@ -41,8 +42,18 @@ concurrency:
     # DuckDB admits one writer at a time: assets tagged with the `warehouse` pool
     # (and every other pool) run one at a time.
     default_limit: 1
-# Dagster's SQLite event log, writing each batch of asset events (a range run's
-# per-day materializations) in one transaction: orchestration/event_log.py.
+# The daemon of `alphadag ui` purges old schedule and sensor ticks (the inbox sensor
+# ticks every 30 s); runs and their event logs are pruned by `alphadag gc`.
+retention:
+  schedule:
+    purge_after_days: 90
+  sensor:
+    purge_after_days:
+      skipped: 7
+      failure: 30
+      success: 90
+# Dagster's SQLite event log, with open connections and a step's batch of asset events
+# (a range run's per-day materializations) in one transaction: orchestration/event_log.py.
 event_log_storage:
   module: orchestration.event_log
   class: BatchingSqliteEventLogStorage
@@ -50,15 +61,27 @@ event_log_storage:
     base_dir: {runs_dir}
 """
 
+# Finished runs that `alphadag run` and `alphadag gc` keep. A run records an event per
+# asset and partition, hundreds of MB for the default range; a full run re-materializes
+# every partition, so the runs before it pin none and their history can go.
+KEEP_RUNS = 1
 
-def _load_settings() -> Settings:
-    """Settings from the environment, with a one-line error instead of a traceback."""
+
+@contextlib.contextmanager
+def _settings_errors_in_one_line() -> Iterator[None]:
+    """A SettingsError in the block ends the command with its one line and exit code 2."""
     try:
-        settings = Settings.from_env()
-        settings.ensure_home()
+        yield
     except SettingsError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+
+
+def _load_settings() -> Settings:
+    """Settings from the environment, with a one-line error instead of a traceback."""
+    with _settings_errors_in_one_line():
+        settings = Settings.from_env()
+        settings.ensure_home()
     settings.export_env()
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
     os.environ.setdefault("NUMBA_CACHE_DIR", str(settings.numba_cache_dir))
@@ -79,6 +102,15 @@ def _load_settings() -> Settings:
     return settings
 
 
+def _check_before_run(settings: Settings) -> list[str]:
+    """The pre-run checks (orchestration.preflight): one line and exit code 2 on failure."""
+    from backtests.signals import DEFAULT_TOP_K
+    from orchestration.preflight import check_before_run
+
+    with _settings_errors_in_one_line():
+        return check_before_run(settings, top_k=DEFAULT_TOP_K)
+
+
 def _prepare() -> None:
     from orchestration.project import prepare_dbt_manifest
 
@@ -89,10 +121,13 @@ def _prepare() -> None:
 
 @app.command()
 def prepare() -> None:
-    """Parse the dbt project into its manifest (done by `run` and `ui` as well)."""
-    # The parse is made for the configured home: dbt's partial parsing, which every run
-    # reuses, holds only while the profile (the warehouse path) stays the same.
-    _load_settings()
+    """Parse the dbt project into its manifest in ALPHADAG_HOME (`run` and `ui` do it too)."""
+    # Only the home matters here (the parse is made for its profile, whose warehouse path
+    # dbt's partial parsing depends on); the other settings are checked by `run`.
+    home = home_from_env()
+    with _settings_errors_in_one_line():
+        Settings(home=home).ensure_home()
+    os.environ["ALPHADAG_HOME"] = str(home)
     _prepare()
 
 
@@ -102,17 +137,29 @@ PROFILE_OPTION = typer.Option(
     help="Print where the wall time went (start-up, planning, each step's compute, "
     "event writes, dbt) and write it to $ALPHADAG_HOME/profiles/<run id>.json.",
 )
+VERBOSE_OPTION = typer.Option(
+    False, "--verbose", "-v", help="Dagster's full log and every library notice."
+)
+KEEP_RUNS_OPTION = typer.Option(
+    KEEP_RUNS, help="Finished runs to keep afterwards (see `alphadag gc`)."
+)
 
 
 @app.command()
-def run(profile: bool = PROFILE_OPTION) -> None:
+def run(
+    profile: bool = PROFILE_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+    keep_runs: int = KEEP_RUNS_OPTION,
+) -> None:
     """Materialize the whole graph for the configured range and print the results."""
     from orchestration.jobs import BUILD_JOB_NAME
 
     settings, result = _execute(
         BUILD_JOB_NAME,
-        "building every daily partition and everything downstream, as one run",
+        "planning one run over every business day and everything downstream",
         profile=profile,
+        verbose=verbose,
+        keep_runs=keep_runs,
     )
     _print_summary(settings, result)
 
@@ -121,6 +168,8 @@ def run(profile: bool = PROFILE_OPTION) -> None:
 def refresh(
     days: int = typer.Option(1, min=1, help="How many of the newest business days to ingest."),
     profile: bool = PROFILE_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+    keep_runs: int = KEEP_RUNS_OPTION,
 ) -> None:
     """Ingest the newest business day(s) of the range and update their features and the
     online feature store, without retraining (the `daily_refresh` job)."""
@@ -128,24 +177,37 @@ def refresh(
 
     _execute(
         REFRESH_JOB_NAME,
-        f"refreshing the {days} newest business day(s): bars, features, online store",
+        f"planning the refresh of the {days} newest business day(s): bars, features, online store",
         last_days=days,
         profile=profile,
+        verbose=verbose,
+        keep_runs=keep_runs,
     )
 
 
 def _execute(
-    job_name: str, announcement: str, *, last_days: int | None = None, profile: bool
+    job_name: str,
+    announcement: str,
+    *,
+    last_days: int | None = None,
+    profile: bool,
+    verbose: bool,
+    keep_runs: int,
 ) -> tuple[Settings, ExecuteInProcessResult]:
-    """Run one job of the graph in this process, report failures in one line per step,
-    and print the run's profile when asked."""
+    """Run one job of the graph in this process with progress lines, report failures in
+    one line per step, print the run's profile when asked, then prune old runs."""
     settings = _load_settings()
+    notes = _check_before_run(settings)
     cli_ready = time.time()
     console.print(
         f"alphadag: source={settings.source} range={settings.start}..{settings.end} "
         f"universe={settings.describe_universe()} "
         f"home={settings.home}"
     )
+    for note in notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    if not verbose:
+        quiet_libraries()
     _prepare()
     dbt_parsed = time.time()
 
@@ -153,21 +215,25 @@ def _execute(
 
     from orchestration.definitions import build_definitions
     from orchestration.jobs import execute_over_days
-    from orchestration.profiling import timed_event_writes
+    from orchestration.profiling import Marks, timed_event_writes
+    from orchestration.progress import reporting
 
-    defs = build_definitions(settings)
+    definitions = build_definitions(settings)
     definitions_loaded = time.time()
-    console.print(announcement)
-    started = time.perf_counter()
     instance = dg.DagsterInstance.get()
+    started = time.perf_counter()
     try:
-        with timed_event_writes(instance) as writes:
+        with (
+            reporting(
+                definitions,
+                verbose=verbose,
+                library_output=settings.library_output_path,
+                announcement=announcement,
+            ) as (defs, run_config),
+            timed_event_writes(instance) as writes,
+        ):
             result = execute_over_days(
-                defs,
-                instance,
-                job_name,
-                last_days=last_days,
-                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+                defs, instance, job_name, last_days=last_days, run_config=run_config
             )
     except ValueError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
@@ -183,9 +249,14 @@ def _execute(
                 err_console.print(
                     f"[red]failed:[/red] {event.step_key}: {message[-1] if message else ''}"
                 )
-        console.print(f"run {result.run_id} failed after {elapsed:.0f}s; details: `alphadag ui`")
+        console.print(
+            f"run {result.run_id} failed after {elapsed:.0f}s; details: `alphadag ui`"
+            + ("" if verbose else f", dbt's output: {settings.library_output_path}")
+        )
+        _collect_garbage(settings, keep_runs)
         raise typer.Exit(1)
     console.print(f"run {result.run_id} succeeded in {elapsed:.0f}s")
+    _collect_garbage(settings, keep_runs)
     return settings, result
 
 
@@ -264,6 +335,32 @@ def _print_summary(settings: Settings, result: ExecuteInProcessResult) -> None:
 
 
 @app.command()
+def gc(
+    keep: int = typer.Option(KEEP_RUNS, help="Finished runs to keep, newest first."),
+) -> None:
+    """Delete old runs' event logs, compute logs and dbt artefacts; compact the databases.
+
+    A run that holds the newest materialization of an asset partition is kept.
+    """
+    _collect_garbage(_load_settings(), keep)
+
+
+def _collect_garbage(settings: Settings, keep: int) -> None:
+    import dagster as dg
+
+    from orchestration.retention import collect_garbage
+
+    report = collect_garbage(
+        dg.DagsterInstance.get(), settings.dagster_home, settings.dbt_target_dir, keep
+    )
+    console.print(
+        f"gc: deleted {report.deleted_runs} old run(s), kept {report.kept_runs} "
+        f"({report.kept_for_partitions} for the newest materialization of a partition); "
+        f"run history {report.bytes_before / 1e6:.0f} MB -> {report.bytes_after / 1e6:.0f} MB"
+    )
+
+
+@app.command()
 def ui(
     port: int = typer.Option(3000, help="Port of the web server (127.0.0.1 only)."),
 ) -> None:
@@ -290,7 +387,7 @@ def ui(
         f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})"
     )
     os.chdir(ROOT)
-    os.execv(args[0], args)
+    os.execve(args[0], args, quiet_dagster_dev_env())
 
 
 def main() -> None:

@@ -11,13 +11,19 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
+from orchestration.settings import dbt_target_dir, home_from_env
+
 ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = ROOT / "dbt_project"
 
-# Constructing DbtProject reads no SQL; `prepare_dbt_manifest` (run by `make setup`,
-# `alphadag run` and `dagster dev`) writes target/manifest.json, which the dbt assets
-# load instead of parsing the project on every import of the definitions.
-DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+# Constructing DbtProject reads no SQL; `prepare_dbt_manifest` (run by `alphadag
+# prepare`, `run` and `ui`) writes manifest.json into the home's dbt target, which the
+# dbt assets load instead of parsing the project on every import of the definitions.
+DBT_PROJECT = DbtProject(
+    project_dir=DBT_PROJECT_DIR,
+    profiles_dir=DBT_PROJECT_DIR,
+    target_path=dbt_target_dir(home_from_env()),
+)
 
 
 def dbt_executable() -> str:
@@ -84,7 +90,7 @@ def dbt_inputs_digest() -> str:
 
 
 def prepare_dbt_manifest() -> Path:
-    """Parse the dbt project into target/manifest.json and return its path.
+    """Parse the dbt project into the home's dbt target and return the manifest's path.
 
     A parse costs a dbt process (seconds); it is skipped when the manifest was written
     from the same inputs (`dbt_inputs_digest`, stored beside it).
@@ -94,7 +100,8 @@ def prepare_dbt_manifest() -> Path:
     digest = dbt_inputs_digest()
     if manifest.exists() and stamp.exists() and stamp.read_text() == digest:
         return manifest
-    argv, env = dbt_cli("parse", "--quiet")
+    target = str(DBT_PROJECT.target_path)
+    argv, env = dbt_cli("parse", "--quiet", "--target-path", target, "--log-path", target)
     completed = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise RuntimeError(f"dbt parse failed:\n{completed.stdout}{completed.stderr}")

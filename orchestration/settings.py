@@ -94,6 +94,18 @@ class Settings:
         return self.home / "dagster_home"
 
     @property
+    def dbt_target_dir(self) -> Path:
+        """dbt's artefacts (manifest, partial parse, run results) for this home: per home,
+        because the profile holds the warehouse path and a shared target would make every
+        other home re-parse the project."""
+        return dbt_target_dir(self.home)
+
+    @property
+    def library_output_path(self) -> Path:
+        """What the libraries printed during the last quiet `alphadag run` (dbt's log)."""
+        return self.home / "last_run_output.log"
+
+    @property
     def reports_dir(self) -> Path:
         return self.home / "reports"
 
@@ -131,9 +143,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read ``ALPHADAG_*`` variables; unset or empty ones keep their defaults."""
         env = os.environ if environ is None else environ
-        settings = cls()
-        if home := env.get("ALPHADAG_HOME", "").strip():
-            settings = replace(settings, home=Path(home).expanduser().resolve())
+        settings = cls(home=home_from_env(env))
         if source := env.get("ALPHADAG_SOURCE", "").strip():
             settings = replace(settings, source=source)
         if settings.source_kind() == "sample":
@@ -196,6 +206,19 @@ class Settings:
     def export_env(self) -> None:
         """Publish the resolved settings to subprocesses (dbt, Feast's yaml) that read env."""
         os.environ["ALPHADAG_HOME"] = str(self.home)
+        # dagster-dbt places each invocation's target under DBT_TARGET_PATH and copies
+        # the partial parse from there
+        os.environ["DBT_TARGET_PATH"] = str(self.dbt_target_dir)
+
+
+def home_from_env(environ: Mapping[str, str] | None = None) -> Path:
+    """The state root: ALPHADAG_HOME, or ./data; needs no other setting to be valid."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("ALPHADAG_HOME", "").strip() or "data").expanduser().resolve()
+
+
+def dbt_target_dir(home: Path) -> Path:
+    return home / "dbt_target"
 
 
 def _parse_date(name: str, text: str) -> date:

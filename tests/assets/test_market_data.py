@@ -35,7 +35,9 @@ START, END = date(2024, 1, 1), date(2024, 1, 31)
 PARTITIONS = business_day_partitions(START, END)
 
 
-@dg.asset(deps=["raw_ohlcv"], partitions_def=PARTITIONS)
+@dg.asset(
+    deps=["raw_ohlcv"], partitions_def=PARTITIONS, backfill_policy=dg.BackfillPolicy.single_run()
+)
 def downstream_probe() -> None:
     """Stands for the features: it must not run when a blocking check fails."""
 

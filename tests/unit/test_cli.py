@@ -39,3 +39,22 @@ def test_unwritable_home_is_one_line(tmp_path) -> None:
     assert out.returncode == 2
     assert "not writable" in out.stderr
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_prepare_needs_only_the_home_and_writes_the_manifest_there(tmp_path) -> None:
+    """`make setup` style: a bad run setting is `run`'s business, not `prepare`'s."""
+    out = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "prepare"],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "ALPHADAG_HOME": str(tmp_path),
+            "ALPHADAG_SOURCE": "csv:/nonexistent",
+            "ALPHADAG_UNIVERSE": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "dbt_target" / "manifest.json").exists()
+    assert (tmp_path / "dbt_target" / "partial_parse.msgpack").exists()

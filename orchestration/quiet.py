@@ -1,0 +1,57 @@
+"""Library notices that are not the user's business on the command line.
+
+`alphadag run --verbose` skips all of this and shows everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+
+def quiet_libraries() -> None:
+    """Silence the known, harmless notices of the libraries a run uses."""
+    # beta flags, and a deprecated optional sqlglot extension that nothing here needs
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+    warnings.filterwarnings("ignore", message=r".*sqlglot\[rs\].*")
+    # dagster-dbt's notices ("A dbt subsetted execution is not being performed",
+    # "Copying partial_parse.msgpack", "Running dbt command") go through Dagster's
+    # library logger; the assets' own messages go through context.log and stay.
+    logging.getLogger("dagster.builtin").setLevel(logging.WARNING)
+    # Any other library warning goes where the libraries' printed output goes (the run's
+    # output log while a run works), not between the progress lines.
+    warnings.showwarning = _warning_to_stdout
+
+
+def _warning_to_stdout(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    sys.stdout.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def quiet_dagster_dev_env() -> dict[str, str]:
+    """The environment for `dagster dev` without its notice that `dg dev` supersedes it
+    (a warning filter by message: PYTHONWARNINGS cannot name Dagster's category)."""
+    notice = "ignore:Function `dev_command` is superseded"
+    current = os.environ.get("PYTHONWARNINGS", "")
+    return {**os.environ, "PYTHONWARNINGS": f"{current},{notice}" if current else notice}
+
+
+@contextlib.contextmanager
+def library_output_to(path: Path) -> Iterator[None]:
+    """Send what the libraries print on standard output during the block (dbt's log
+    lines, which dagster-dbt echoes, and Feast's blank lines) to `path` instead."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as log, contextlib.redirect_stdout(log):
+        yield
