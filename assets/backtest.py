@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import json
+import math
 import os
 from datetime import UTC, datetime
 

@@ -24,7 +24,7 @@ from orchestration.settings import Settings
 from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
 
 from .feature_store import training_set
-from .metadata import number, ratio
+from .metadata import number
 
 MODEL_NAME = "alphadag_ranker"
 # Bump when the training procedure changes, so a retrain registers a new version.
