@@ -151,9 +151,9 @@ def lightgbm_model(
         )
         context.log.info(f"registered {MODEL_NAME} v{registered.version} ({registered.alias})")
     else:
-        from ml.tracking import model_version_info
+        from ml.tracking import finish_registration
 
-        registered = model_version_info(MODEL_NAME, version)
+        registered = finish_registration(MODEL_NAME, version)
         context.log.info(f"same data and settings as {MODEL_NAME} v{version}: reusing it")
 
     trained = TrainedModel(

@@ -6,12 +6,13 @@ booster minimises. The test dates are never seen here.
 
 Reproducibility and resumability are designed together:
 
-- Each trial gets a fresh ``TPESampler`` seeded from ``(seed, trial number)``. A single
+- Each trial gets a fresh ``TPESampler`` seeded from ``(seed, completed trials so far)``. A single
   seeded sampler would replay its random stream from the start after a restart, so a
   study interrupted after k trials would re-propose trial 0's parameters as trial k.
-  Seeding per trial number makes trial k's parameters depend only on the seed and the
-  trials stored before it, so an interrupted-and-resumed study ends exactly where an
-  uninterrupted one does.
+  Seeding per completed trial makes the k-th completed trial's parameters depend only
+  on the seed and the trials completed before it, so an interrupted-and-resumed study
+  ends exactly where an uninterrupted one does, even when the interruption killed a
+  trial midway (it is marked FAIL on resume, :mod:`ml.trial_recovery`).
 - With an RDB ``storage`` the study is loaded if it exists and only the trials missing
   to reach ``n_trials`` completed trials are run; a second identical call runs nothing.
 - The study stores a fingerprint of its inputs (data, features, target, seed); resuming
@@ -36,6 +37,7 @@ import pandas as pd
 
 from ml.metrics import daily_ic
 from ml.models import fit_lightgbm, predict
+from ml.trial_recovery import claim_trial, fail_orphaned_trials
 
 if TYPE_CHECKING:
     import optuna
@@ -157,6 +159,7 @@ def tune_lightgbm(
     n_train_rows = int(train[target].notna().sum())
 
     def objective(trial: optuna.Trial) -> float:
+        claim_trial(trial)
         params = {**FIXED_LIGHTGBM_PARAMS, **_suggest(trial, n_train_rows)}
         model = fit_lightgbm(train, features, target, params, seed=seed)
         scored = valid[["date", target]].assign(prediction=predict(model, valid, features))
@@ -186,6 +189,7 @@ def tune_lightgbm(
                 "target or seed); use another study_name or delete the study"
             )
 
+        fail_orphaned_trials(study)
         deadline = None if timeout is None else time.monotonic() + timeout
         complete = (optuna.trial.TrialState.COMPLETE,)
         n_new = 0
@@ -193,7 +197,7 @@ def tune_lightgbm(
             if deadline is not None and time.monotonic() >= deadline:
                 break
             study.sampler = optuna.samplers.TPESampler(
-                seed=_trial_seed(seed, len(study.get_trials(deepcopy=False)))
+                seed=_trial_seed(seed, len(study.get_trials(deepcopy=False, states=complete)))
             )
             study.optimize(objective, n_trials=1)
             n_new += 1

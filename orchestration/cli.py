@@ -60,6 +60,13 @@ def _load_settings() -> Settings:
     return settings
 
 
+def _recover() -> None:
+    from orchestration.recovery import recover_at_startup
+
+    if message := recover_at_startup():
+        console.print(message)
+
+
 def _prepare() -> None:
     from orchestration.project import prepare_dbt_manifest
 
@@ -87,6 +94,7 @@ def run() -> None:
         f"home={settings.home}"
     )
     _prepare()
+    _recover()
 
     import dagster as dg
 
@@ -172,6 +180,7 @@ def ui(
     from orchestration.project import ROOT
 
     _prepare()
+    _recover()
     bin_dir = Path(sys.executable).parent
     # The code server and dbt are found on PATH, even when alphadag was started by its
     # full path without activating the environment.

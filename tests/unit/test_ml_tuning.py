@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+
 import numpy as np
 import optuna
 import pandas as pd
+import psutil
 import pytest
 
 from ml.metrics import daily_ic
 from ml.models import FEATURE_DTYPE, fit_lightgbm, fit_model, fit_xgboost, predict
+from ml.trial_recovery import OWNER_ATTR, claim_trial, fail_orphaned_trials
 from ml.tuning import TuningResult, tune_lightgbm
 
 FEATURES = ["f_signal", "f_noise_1", "f_noise_2", "f_noise_3"]
@@ -155,6 +161,33 @@ def test_interrupted_study_ends_like_an_uninterrupted_one(tmp_path, tiny) -> Non
     in_memory = tune_lightgbm(train, valid, FEATURES, TARGET, n_trials=3, seed=3)
     assert in_memory == resumed
     assert len(set(map(str, [resumed.best_params, *resumed.trial_values]))) > 1
+
+
+def test_trial_of_a_killed_process_is_failed_and_shifts_nothing(tmp_path, tiny) -> None:
+    train, valid = tiny
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    tune_lightgbm(train, valid, FEATURES, TARGET, n_trials=2, seed=3, storage=storage)
+    # A trial started by a process that then died (SIGKILL mid-trial): still RUNNING.
+    dead = subprocess.Popen([sys.executable, "-c", "input()"], stdin=subprocess.PIPE)
+    dead_owner = f"{socket.gethostname()}:{dead.pid}:{psutil.Process(dead.pid).create_time():.3f}"
+    dead.kill()
+    dead.wait()
+    (study_name,) = optuna.get_all_study_names(storage)
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    stale = study.ask()
+    stale.set_user_attr(OWNER_ATTR, dead_owner)
+    # A trial owned by a living process (this one) is not touched.
+    live = study.ask()
+    claim_trial(live)
+
+    assert fail_orphaned_trials(study) == [stale.number]
+    states = {t.number: t.state for t in study.get_trials()}
+    assert states[stale.number] == optuna.trial.TrialState.FAIL
+    assert states[live.number] == optuna.trial.TrialState.RUNNING
+    study.tell(live.number, state=optuna.trial.TrialState.FAIL)
+
+    resumed = tune_lightgbm(train, valid, FEATURES, TARGET, n_trials=3, seed=3, storage=storage)
+    assert resumed == tune_lightgbm(train, valid, FEATURES, TARGET, n_trials=3, seed=3)
 
 
 def test_tune_refuses_a_study_of_other_inputs(tmp_path, tiny) -> None:
