@@ -48,9 +48,9 @@ def _owner_alive(owner: str) -> bool:
     host, _, rest = owner.partition(":")
     if host != socket.gethostname():
         return True  # cannot tell: assume alive
-    pid, _, started = rest.partition(":")
+    pid = rest.partition(":")[0]
     try:
-        return _owner(int(pid)) == owner
+        return _owner(int(pid)) == owner  # same pid and same start time
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return False
 
