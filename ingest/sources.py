@@ -150,7 +150,8 @@ def load_source(
         if missing:
             raise ValueError(f"{spec}: no bars for symbol(s) {', '.join(missing)}")
         bars = bars[bars["symbol"].isin(universe)]
-    in_range = bars["date"].between(pd.Timestamp(start), pd.Timestamp(end))
+    # a row without a date stays: the quality gates quarantine it with its reason
+    in_range = bars["date"].between(pd.Timestamp(start), pd.Timestamp(end)) | bars["date"].isna()
     return SourceData(bars=bars[in_range].reset_index(drop=True), oracle=None, rejected=rejected)
 
 

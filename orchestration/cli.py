@@ -99,6 +99,7 @@ def run() -> None:
     import dagster as dg
 
     from orchestration.definitions import build_definitions
+    from orchestration.errors import root_cause
     from orchestration.jobs import execute_build_everything
 
     defs = build_definitions(settings)
@@ -117,10 +118,8 @@ def run() -> None:
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data:
-                message = event.step_failure_data.error.message.strip().splitlines()
-                err_console.print(
-                    f"[red]failed:[/red] {event.step_key}: {message[-1] if message else ''}"
-                )
+                cause = root_cause(event.step_failure_data.error)
+                err_console.print(f"[red]failed:[/red] {event.step_key}: {cause}")
         console.print(f"run {result.run_id} failed after {elapsed:.0f}s; details: `alphadag ui`")
         raise typer.Exit(1)
     console.print(f"run {result.run_id} succeeded in {elapsed:.0f}s")
