@@ -271,7 +271,7 @@ def test_unreadable_files_are_rejected_naming_the_file(tmp_path):
     (rejected,) = data.rejected
     assert rejected.symbol == "BAD" and rejected.path == tmp_path / "BAD.csv"
     assert rejected.reason.endswith(
-        "BAD.csv: missing required column(s) close, volume (found: date, open, high, low)"
+        "BAD.csv: missing required column(s) close, volume (found: date, open, high, low, symbol)"
     )
     assert set(data.bars["symbol"]) == {"AAA", "BBB"}
     # a listed symbol whose file was rejected is explained by the rejection, not an error
