@@ -79,6 +79,9 @@ def build_raw_ohlcv(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinit
         rejected = pd.DataFrame()
         if config.inbox_file:
             path = Path(config.inbox_file)
+            inbox = settings.home / "inbox"
+            if not path.resolve().is_relative_to(inbox.resolve()):
+                raise ValueError(f"inbox_file {path} is not inside {inbox}: refused")
             context.log.info(f"ingesting inbox file {path} for {days[0]} .. {days[-1]}")
             bars, oracle = read_bars_file(path), None
             mode, origin = "upsert", f"inbox-{path.stem}"

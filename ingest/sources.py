@@ -362,14 +362,20 @@ def symbols_from_stems(stems: list[str]) -> list[str]:
     return [stem[cut:] for stem in stems]
 
 
-def read_bars_file(path: Path, symbol: str | None = None) -> pd.DataFrame:
+def read_bars_file(
+    path: Path, symbol: str | None = None, *, max_file_bytes: int = MAX_FILE_BYTES
+) -> pd.DataFrame:
     """Read one ``.csv`` or ``.parquet`` file (by suffix) into canonical bars.
+
+    Refused unread, like a file of a directory source: a symlink that leaves the file's
+    folder, and a file over ``max_file_bytes``.
 
     ``symbol`` names the rows of a file without a symbol column (default: the stem).
     """
     kind = Path(path).suffix.lower().lstrip(".")
     if kind not in DIRECTORY_KINDS:
         raise ValueError(f"{path}: not a .csv or .parquet file")
+    _check_file(Path(path), Path(path).parent, max_file_bytes)
     return _read_file(Path(path), kind, symbol or Path(path).stem)
 
 

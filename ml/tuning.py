@@ -113,6 +113,13 @@ def _trial_seed(seed: int, trial_number: int) -> int:
     return int(np.random.SeedSequence([seed, trial_number]).generate_state(1)[0])
 
 
+def _without_password(storage: str | None) -> str:
+    """The storage URL for messages: a database password never reaches a log."""
+    from sqlalchemy.engine import make_url
+
+    return "memory" if storage is None else make_url(storage).render_as_string(hide_password=True)
+
+
 def _check_valid_scorable(valid: pd.DataFrame, target: str) -> None:
     if "date" not in valid.columns or target not in valid.columns:
         raise KeyError(f"valid needs 'date' and {target!r} columns")
@@ -185,8 +192,9 @@ def tune_lightgbm(
             study.set_user_attr("inputs_fingerprint", fingerprint)
         elif stored != fingerprint:
             raise ValueError(
-                f"study {study_name!r} in {storage} was run on other inputs (data, features, "
-                "target or seed); use another study_name or delete the study"
+                f"study {study_name!r} in {_without_password(storage)} was run on other "
+                "inputs (data, features, target or seed); use another study_name or delete "
+                "the study"
             )
 
         fail_orphaned_trials(study)

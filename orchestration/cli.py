@@ -172,9 +172,14 @@ def _print_summary(settings: Settings, result: ExecuteInProcessResult) -> None:
 
 @app.command()
 def ui(
-    port: int = typer.Option(3000, help="Port of the web server (127.0.0.1 only)."),
+    port: int = typer.Option(3000, help="Port of the web server."),
+    host: str = typer.Option(
+        "127.0.0.1",
+        help="Interface to listen on. The UI has no login and can launch runs: "
+        "bind another interface (0.0.0.0) only on a network you trust.",
+    ),
 ) -> None:
-    """Start `dagster dev` on 127.0.0.1 with its instance under ALPHADAG_HOME."""
+    """Start `dagster dev` with its instance under ALPHADAG_HOME (127.0.0.1 by default)."""
     _load_settings()
     from orchestration.project import ROOT
 
@@ -190,13 +195,11 @@ def ui(
         "-w",
         str(ROOT / "workspace.yaml"),
         "-h",
-        "127.0.0.1",
+        host,
         "-p",
         str(port),
     ]
-    console.print(
-        f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})"
-    )
+    console.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
     os.chdir(ROOT)
     os.execv(args[0], args)
 

@@ -1,5 +1,6 @@
 """The command line reports bad configuration in one line, without a traceback."""
 
+import os
 import subprocess
 import sys
 
@@ -39,3 +40,29 @@ def test_unwritable_home_is_one_line(tmp_path) -> None:
     assert out.returncode == 2
     assert "not writable" in out.stderr
     assert "Traceback" not in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "host"), [([], "127.0.0.1"), (["--host", "0.0.0.0"], "0.0.0.0")]
+)
+def test_ui_binds_loopback_unless_told(options, host, tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from orchestration import cli
+
+    launched: list[list[str]] = []
+
+    def exec_instead(path: str, args: list[str]) -> None:
+        launched.append(args)
+        raise SystemExit(0)
+
+    monkeypatch.chdir(tmp_path)  # `ui` changes directory and PATH before it execs
+    monkeypatch.setenv("PATH", os.environ["PATH"])
+    monkeypatch.setenv("ALPHADAG_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster_home"))
+    monkeypatch.setattr(cli, "_prepare", lambda: None)
+    monkeypatch.setattr(cli, "_recover", lambda: None)
+    monkeypatch.setattr(cli.os, "execv", exec_instead)
+    CliRunner().invoke(cli.app, ["ui", *options])
+    (args,) = launched
+    assert args[args.index("-h") + 1] == host
