@@ -14,7 +14,7 @@ from ingest.lake import read_oracle
 from ml.metrics import ic_summary
 from ml.splits import chronological_split, purge_gap, split_frame
 from orchestration.settings import Settings
-from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
+from orchestration.warehouse import MODEL_POOL, WAREHOUSE_POOL, Warehouse
 
 from .feature_store import training_set
 
@@ -71,6 +71,9 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
     ins={"training_set": dg.AssetIn(key=training_set.key, dagster_type=dg.Nothing)},
     group_name="models",
     kinds={"lightgbm", "optuna", "mlflow"},
+    # Overlapping runs tune one at a time: a second run then resumes the finished study
+    # and reuses the registered version instead of adding trials or a duplicate version.
+    pool=MODEL_POOL,
     description=(
         "LightGBM tuned by an Optuna study on a chronological split purged by the label "
         "horizon, refit on train+valid, logged to MLflow and registered "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -66,10 +68,29 @@ def dbt_cli(
     return argv, env
 
 
+# dbt's own output folder for parses, beside the manifest that everything reads.
+PARSE_TARGET = DBT_PROJECT_DIR / "target" / "parse"
+
+
 def prepare_dbt_manifest() -> Path:
-    """Parse the dbt project into target/manifest.json and return its path."""
-    argv, env = dbt_cli("parse", "--quiet")
-    completed = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        raise RuntimeError(f"dbt parse failed:\n{completed.stdout}{completed.stderr}")
+    """Parse the dbt project into target/manifest.json and return its path.
+
+    Several `alphadag` processes may start at once (a nightly run, a manual one, the
+    UI), and dbt writes its files in place: parses take turns under a lock, in their own
+    target folder (which keeps dbt's partial-parse state), and the manifest and the
+    partial-parse file are then renamed into target/, so a process loading them never
+    reads half of one (nor does a run after one killed mid-parse).
+    """
+    PARSE_TARGET.mkdir(parents=True, exist_ok=True)
+    argv, env = dbt_cli("parse", "--quiet", "--target-path", str(PARSE_TARGET))
+    with (PARSE_TARGET / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        completed = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        if completed.returncode != 0:
+            raise RuntimeError(f"dbt parse failed:\n{completed.stdout}{completed.stderr}")
+        # dagster-dbt starts each dbt build from target/partial_parse.msgpack
+        for name in ("manifest.json", "partial_parse.msgpack"):
+            staged = DBT_PROJECT.manifest_path.with_name(f"{name}.{os.getpid()}.tmp")
+            shutil.copyfile(PARSE_TARGET / name, staged)
+            os.replace(staged, DBT_PROJECT.manifest_path.with_name(name))
     return DBT_PROJECT.manifest_path

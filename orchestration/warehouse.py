@@ -20,6 +20,10 @@ import duckdb
 import pandas as pd
 
 WAREHOUSE_POOL = "warehouse"
+# Stores that overlapping runs must not write at once either: Feast's file registry and
+# SQLite online store, and the Optuna study with the MLflow registry.
+FEATURE_STORE_POOL = "feature_store"
+MODEL_POOL = "model"
 
 # Another process (dbt, the web server) may hold the file for a moment.
 _LOCK_RETRIES = 20
