@@ -56,7 +56,10 @@ def _load_settings() -> Settings:
     dagster_home = Path(os.environ["DAGSTER_HOME"])
     dagster_home.mkdir(parents=True, exist_ok=True)
     if not (dagster_home / "dagster.yaml").exists():
-        (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+        # renamed into place: a run starting at the same moment never reads half of it
+        staged = dagster_home / f".dagster.yaml.{os.getpid()}.tmp"
+        staged.write_text(DAGSTER_YAML)
+        os.replace(staged, dagster_home / "dagster.yaml")
     return settings
 
 
