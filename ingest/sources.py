@@ -20,9 +20,11 @@ rows) is rejected with a one-line reason (:class:`RejectedFile`, in
 ``SourceData.rejected``) and the other files are read. So is a file that is not what it
 claims to be: a symlink resolving outside ``DIR``, or a file larger than
 ``max_file_bytes``, which is refused before a byte of it is read. Only when no file is
-left is the source an error. Prices are never adjusted here: when a file has an adjusted close it is
-carried as its own ``adj_close`` column next to the raw ``close``, so that no adjustment
-is ever applied twice (vendors often ship prices that are already split-adjusted next
+left is the source an error.
+
+Prices are never adjusted here: when a file has an adjusted close it is carried as its
+own ``adj_close`` column next to the raw ``close``, so that no adjustment is ever applied
+twice (vendors often ship prices that are already split-adjusted next
 to a split column that still flags the split).
 """
 
