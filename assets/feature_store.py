@@ -9,7 +9,7 @@ import dagster as dg
 from feature_repo.catalog import definitions_version, export_sql, load_catalog
 from feature_repo.files import newest_day_and_symbols, write_features
 from orchestration.settings import Settings
-from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
+from orchestration.warehouse import FEATURE_STORE_POOL, WAREHOUSE_POOL, Warehouse
 
 
 @dg.asset(
@@ -36,6 +36,7 @@ def feature_lake(
     deps=[feature_lake],
     group_name="feature_store",
     kinds={"feast"},
+    pool=FEATURE_STORE_POOL,
     # A hash of fct_features.yml and of feature_repo's definition files: a change of
     # either marks this asset (and the training set) stale in the UI.
     code_version=definitions_version(),
@@ -109,6 +110,7 @@ def training_set(
 
 @dg.asset(
     deps=[feast_apply],
+    pool=FEATURE_STORE_POOL,
     group_name="feature_store",
     kinds={"feast", "sqlite"},
     description=(
@@ -133,6 +135,7 @@ def online_features(
 
 @dg.asset(
     deps=[online_features],
+    pool=FEATURE_STORE_POOL,
     group_name="feature_store",
     kinds={"feast", "parquet"},
     description=(

@@ -15,7 +15,7 @@ import pandas as pd
 from pydantic import Field
 
 from ingest.ingestion import SOURCE_ORIGIN, IngestReport, ingest_bars
-from ingest.lake import read_bars, write_oracle
+from ingest.lake import read_bars, write_oracle, write_rejected_files
 from ingest.quality import (
     ANOMALY_LOOKBACK_DAYS,
     CHECK_REASONS,
@@ -76,8 +76,12 @@ def build_raw_ohlcv(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinit
         days = [date.fromisoformat(key) for key in context.partition_keys]
         today = date.today()
         quarantine_root = settings.home / "quarantine"
+        rejected = pd.DataFrame()
         if config.inbox_file:
             path = Path(config.inbox_file)
+            inbox = settings.home / "inbox"
+            if not path.resolve().is_relative_to(inbox.resolve()):
+                raise ValueError(f"inbox_file {path} is not inside {inbox}: refused")
             context.log.info(f"ingesting inbox file {path} for {days[0]} .. {days[-1]}")
             bars, oracle = read_bars_file(path), None
             mode, origin = "upsert", f"inbox-{path.stem}"
@@ -98,6 +102,9 @@ def build_raw_ohlcv(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinit
             )
             bars, oracle = data.bars, data.oracle
             mode, origin = "replace", SOURCE_ORIGIN
+            rejected = write_rejected_files(settings.home, data.rejected)
+            for item in data.rejected:
+                context.log.warning(f"rejected source file: {item.reason}")
 
         report = ingest_bars(
             bars,
@@ -148,7 +155,11 @@ def build_raw_ohlcv(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinit
                     ),
                 },
             )
-        yield dg.MaterializeResult(metadata=_metadata(report, days, settings, stored))
+        metadata = _metadata(report, days, settings, stored)
+        metadata["files_rejected"] = len(rejected)
+        if len(rejected):
+            metadata["rejected_files"] = dg.MetadataValue.md(rejected.to_markdown(index=False))
+        yield dg.MaterializeResult(metadata=metadata)
 
     return raw_ohlcv
 

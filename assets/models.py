@@ -99,10 +99,11 @@ def _git_commit() -> str:
 
 
 def registered_model(name: str, version: str) -> TrainedModel:
-    """A registered version, described from its tags."""
-    from ml.tracking import model_version_info, version_tags
+    """A registered version, described from its tags (a registration that a killed run
+    left pending is completed first)."""
+    from ml.tracking import finish_registration, version_tags
 
-    info = model_version_info(name, version)
+    info = finish_registration(name, version)
     tags = version_tags(name, version)
     return TrainedModel(
         name=name,

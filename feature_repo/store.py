@@ -7,6 +7,7 @@ replaced by the given home, so the command line and the pipeline share one file.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -48,7 +49,34 @@ def repo_config(home: Path) -> RepoConfig:
 def open_store(home: Path) -> FeatureStore:
     # Feast logs every registry refresh at INFO; the pipeline reports what matters itself.
     logging.getLogger("feast").setLevel(logging.WARNING)
-    return FeatureStore(config=repo_config(home), repo_path=str(REPO_DIR))
+    config = repo_config(home)
+    set_aside_broken_registry(Path(config.registry.path))
+    return FeatureStore(config=config, repo_path=str(REPO_DIR))
+
+
+def set_aside_broken_registry(path: Path) -> Path | None:
+    """Move a registry file that does not parse to ``<name>.broken`` and return where.
+
+    Feast rewrites its file registry in place (truncate, then write), so a process killed
+    mid-write leaves half a registry, which every later open would fail on. The registry
+    only holds what `feast_apply` registers from feature_repo/ and the materialization
+    intervals, so the next apply and materialization rebuild it.
+    """
+    from feast.protos.feast.core.Registry_pb2 import Registry as RegistryProto
+    from google.protobuf.message import DecodeError
+
+    if not path.is_file():
+        return None
+    try:
+        RegistryProto.FromString(path.read_bytes())
+        return None
+    except DecodeError:
+        aside = path.with_name(path.name + ".broken")
+        os.replace(path, aside)
+        logging.getLogger(__name__).warning(
+            f"{path} did not parse (a write cut short?): moved to {aside}"
+        )
+        return aside
 
 
 def check_sources(views: list[FeatureView]) -> None:

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -38,6 +39,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ingest.schema import ADJ_CLOSE, BAR_COLUMNS, empty_bars
+
+if TYPE_CHECKING:
+    from ingest.sources import RejectedFile
 
 BARS_FILE = "bars.parquet"
 ORACLE_FILE = "oracle.parquet"
@@ -184,6 +188,21 @@ def write_frame(frame: pd.DataFrame, target: Path) -> Path:
     """Write any frame atomically to ``target`` (quarantine files use this)."""
     write_table_atomic(pa.Table.from_pandas(frame, preserve_index=False), target)
     return target
+
+
+def write_rejected_files(home: Path, rejected: Sequence[RejectedFile]) -> pd.DataFrame:
+    """Replace ``rejected/source_files.parquet`` (file, symbol, reason) with the files the
+    source rejected this time, and return that table (a clean read empties it)."""
+    table = pd.DataFrame(
+        {
+            "file": [str(item.path) for item in rejected],
+            "symbol": [item.symbol for item in rejected],
+            "reason": [item.reason for item in rejected],
+        },
+        dtype="object",
+    )
+    write_frame(table, Path(home) / "rejected" / "source_files.parquet")
+    return table
 
 
 def read_bars(lake_root: Path, start: date | None = None, end: date | None = None) -> pd.DataFrame:

@@ -25,7 +25,19 @@ Reasons (the ``reason`` column of a quarantined row; several are joined by ``;``
                        exact copies are collapsed to one row instead)
 ``future_date``        the bar is dated after ``today``
 ``weekend_date``       the bar is dated on a Saturday or a Sunday
+``invalid_symbol``     the symbol is not ticker-like (letters, digits and
+                       ``. - ^ = _``, at most 32, not starting with a dot):
+                       no path, quote or SQL ever travels as a symbol
+``implausible_value``  a price above 1e9 or a volume above 1e13 (infinity too)
+``implausible_jump``   the close moved over 100x, up or down, from the previous
+                       bar of the symbol in the same input (an unadjusted split
+                       or a unit change): every row off the level that most of
+                       the symbol's rows share is quarantined, so a spike loses
+                       one row and a shifted tail loses the tail
 =====================  ======================================================
+
+``implausible_jump`` needs the neighbouring bars, so it is a gate of the split only;
+the Great Expectations suite checks every other rule.
 """
 
 from __future__ import annotations
@@ -48,7 +60,15 @@ REASONS = (
     "duplicate_key",
     "future_date",
     "weekend_date",
+    "invalid_symbol",
+    "implausible_value",
+    "implausible_jump",
 )
+
+SYMBOL_PATTERN = r"[A-Za-z0-9^=_\-][A-Za-z0-9.^=_\-]{0,31}"
+MAX_PRICE = 1e9
+MAX_VOLUME = 1e13
+MAX_JUMP = 100.0
 
 ERROR_CHECKS: dict[str, str] = {
     "columns_and_types": "required columns present, typed, and not null",
@@ -58,6 +78,7 @@ ERROR_CHECKS: dict[str, str] = {
     "non_negative_volume": "volume >= 0",
     "unique_symbol_date": "one row per (symbol, date)",
     "business_dates": "no bar dated in the future or on a weekend",
+    "plausible_values": "ticker-like symbols, prices <= 1e9, volumes <= 1e13",
 }
 """Blocking checks (name -> what it asserts), each backed by GX expectations."""
 
@@ -69,6 +90,7 @@ CHECK_REASONS: dict[str, tuple[str, ...]] = {
     "non_negative_volume": ("negative_volume",),
     "unique_symbol_date": ("duplicate_key",),
     "business_dates": ("future_date", "weekend_date"),
+    "plausible_values": ("invalid_symbol", "implausible_value", "implausible_jump"),
 }
 """The quarantine reasons that each blocking check stands for."""
 
@@ -126,6 +148,9 @@ def split_bars(bars: pd.DataFrame, *, today: date) -> QualitySplit:
         "duplicate_key": bars.duplicated(["symbol", "date"], keep=False),
         "future_date": days > pd.Timestamp(today),
         "weekend_date": days.dt.weekday >= 5,
+        "invalid_symbol": ~bars["symbol"].astype(str).str.fullmatch(SYMBOL_PATTERN),
+        "implausible_value": (bars[prices] > MAX_PRICE).any(axis=1) | (bars["volume"] > MAX_VOLUME),
+        "implausible_jump": _off_level(bars),
     }
     flags = pd.DataFrame(failing).fillna(False).astype(bool)
     bad = flags.any(axis=1).to_numpy()
@@ -140,6 +165,28 @@ def split_bars(bars: pd.DataFrame, *, today: date) -> QualitySplit:
         n_input=n_input,
         counts={name: int(flags[name].sum()) for name in REASONS if flags[name].any()},
     )
+
+
+def _off_level(bars: pd.DataFrame) -> pd.Series:
+    """Rows whose close sits off the symbol's main level (see ``implausible_jump``)."""
+    if bars.empty:
+        return pd.Series(False, index=bars.index)
+    close = bars[ADJ_CLOSE].fillna(bars["close"]) if ADJ_CLOSE in bars else bars["close"]
+    usable = close.where(close > 0)  # other gates handle missing and non-positive prices
+    order = np.lexsort((pd.to_datetime(bars["date"]).to_numpy(), bars["symbol"].astype(str)))
+    ordered = pd.DataFrame(
+        {"symbol": bars["symbol"].astype(str).to_numpy()[order], "log": np.log(usable)[order]}
+    )
+    ordered["log"] = ordered.groupby("symbol", sort=False)["log"].ffill()
+    step = ordered.groupby("symbol", sort=False)["log"].diff().fillna(0.0)
+    jump = np.sign(step).where(step.abs() > np.log(MAX_JUMP), 0.0)
+    if not jump.any():
+        return pd.Series(False, index=bars.index)
+    level = jump.groupby(ordered["symbol"], sort=False).cumsum()
+    main = level.groupby(ordered["symbol"], sort=False).transform(lambda x: x.mode().iloc[0])
+    off = np.empty(len(bars), dtype=bool)
+    off[order] = (level != main).to_numpy()
+    return pd.Series(off, index=bars.index)
 
 
 def reason_counts(quarantined: pd.DataFrame) -> dict[str, int]:
@@ -233,6 +280,12 @@ def _suite_for(check: str, columns: list[str], today: date) -> list[object]:
         return [gxe.ExpectColumnValuesToBeBetween(column="volume", min_value=0)]
     if check == "unique_symbol_date":
         return [gxe.ExpectCompoundColumnsToBeUnique(column_list=["symbol", "date"])]
+    if check == "plausible_values":
+        return [
+            gxe.ExpectColumnValuesToMatchRegex(column="symbol", regex=f"^{SYMBOL_PATTERN}$"),
+            *(gxe.ExpectColumnValuesToBeBetween(column=c, max_value=MAX_PRICE) for c in prices),
+            gxe.ExpectColumnValuesToBeBetween(column="volume", max_value=MAX_VOLUME),
+        ]
     if check == "business_dates":
         return [
             gxe.ExpectColumnValuesToBeBetween(

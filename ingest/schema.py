@@ -68,6 +68,13 @@ def _to_dates(values: pd.Series, source: str) -> pd.Series:
         raise ValueError(
             f"{_label(source)}: column 'date' has values that are not dates ({reason})"
         ) from None
+    if not pd.api.types.is_datetime64_any_dtype(dates):
+        # e.g. several UTC offsets in one column: pandas returns plain objects
+        example = next((v for v in dates if not isinstance(v, pd.Timestamp)), dates.iloc[0])
+        raise ValueError(
+            f"{_label(source)}: column 'date' has values that are not dates of one time zone "
+            f"(e.g. {example!r})"
+        )
     if dates.dt.tz is not None:
         # Keep the wall-clock date of the exchange: converting to UTC first could move a
         # bar stamped at local midnight to the previous day.

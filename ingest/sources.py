@@ -12,9 +12,19 @@ file stem (``AAPL.csv`` -> ``AAPL``; a prefix shared by every stem is dropped:
 ``csvdir_daily_AAPL.csv`` -> ``AAPL``, see :func:`symbols_from_stems`), or many, in a
 ``symbol`` (or ``ticker``) column.
 Headers are case-insensitive; columns other than the bar columns (dividends, splits,
-...) are ignored. Prices are never adjusted here: when a file has an adjusted close it is
-carried as its own ``adj_close`` column next to the raw ``close``, so that no adjustment
-is ever applied twice (vendors often ship prices that are already split-adjusted next
+...) are ignored.
+
+One bad file never sinks the others: a file that cannot be read as bars (garbage bytes,
+wrong encoding or delimiter, missing columns, values that are not numbers or dates, no
+rows) is rejected with a one-line reason (:class:`RejectedFile`, in
+``SourceData.rejected``) and the other files are read. So is a file that is not what it
+claims to be: a symlink resolving outside ``DIR``, or a file larger than
+``max_file_bytes``, which is refused before a byte of it is read. Only when no file is
+left is the source an error.
+
+Prices are never adjusted here: when a file has an adjusted close it is carried as its
+own ``adj_close`` column next to the raw ``close``, so that no adjustment is ever applied
+twice (vendors often ship prices that are already split-adjusted next
 to a split column that still flags the split).
 """
 
@@ -23,7 +33,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -60,12 +70,29 @@ class SourceSpec:
         return self.kind if self.path is None else f"{self.kind}:{self.path}"
 
 
+MAX_FILE_BYTES = 256 * 1024**2
+"""Larger source files are refused unread: daily bars of one symbol over decades take a
+few megabytes, so a file this big is not daily bars (or would not fit in memory)."""
+
+
+@dataclass(frozen=True)
+class RejectedFile:
+    """A source file that was not ingested, why (one line), and the symbol its name
+    stands for."""
+
+    path: Path
+    reason: str
+    symbol: str
+
+
 @dataclass
 class SourceData:
-    """Canonical bars, plus the true expected returns when the source knows them."""
+    """Canonical bars, plus the true expected returns when the source knows them, and the
+    files of a directory source that were rejected."""
 
     bars: pd.DataFrame
     oracle: pd.DataFrame | None
+    rejected: list[RejectedFile] = field(default_factory=list)
 
 
 def parse_source(spec: str) -> SourceSpec:
@@ -94,6 +121,7 @@ def load_source(
     end: date,
     universe: list[str] | int | None,
     seed: int = 7,
+    max_file_bytes: int = MAX_FILE_BYTES,
 ) -> SourceData:
     """Load canonical bars for ``start..end`` (inclusive) from ``spec``.
 
@@ -104,7 +132,8 @@ def load_source(
     because truncating a user's data to an arbitrary count would silently drop symbols.
     For ``yfinance`` the universe must be a list (Yahoo has no "every symbol"), and each
     symbol must come back with bars (see :func:`read_yfinance`).
-    ``seed`` only matters for the simulator.
+    ``seed`` only matters for the simulator. A listed symbol whose file was rejected is
+    not an error: the rejection says why it is missing.
     """
     if end < start:
         raise ValueError(f"end ({end}) is before start ({start})")
@@ -112,17 +141,20 @@ def load_source(
         return _load_simulator(start=start, end=end, universe=universe, seed=seed)
     if spec.kind == "yfinance":
         return SourceData(bars=read_yfinance(universe, start=start, end=end), oracle=None)
+    rejected: list[RejectedFile] = []
     if spec.kind in DIRECTORY_KINDS and spec.path is not None:
-        bars = _read_directory(spec.path, spec.kind)
+        bars, rejected = _read_directory(spec.path, spec.kind, max_file_bytes)
     else:
         bars = read_sample()
     if isinstance(universe, list | tuple):
-        missing = sorted(set(universe) - set(bars["symbol"].unique()))
+        explained = {item.symbol for item in rejected}
+        missing = sorted(set(universe) - set(bars["symbol"].unique()) - explained)
         if missing:
             raise ValueError(f"{spec}: no bars for symbol(s) {', '.join(missing)}")
         bars = bars[bars["symbol"].isin(universe)]
-    in_range = bars["date"].between(pd.Timestamp(start), pd.Timestamp(end))
-    return SourceData(bars=bars[in_range].reset_index(drop=True), oracle=None)
+    # a row without a date stays: the quality gates quarantine it with its reason
+    in_range = bars["date"].between(pd.Timestamp(start), pd.Timestamp(end)) | bars["date"].isna()
+    return SourceData(bars=bars[in_range].reset_index(drop=True), oracle=None, rejected=rejected)
 
 
 def read_sample() -> pd.DataFrame:
@@ -272,12 +304,41 @@ def _load_simulator(
     return SourceData(bars=market.bars, oracle=market.oracle)
 
 
-def _read_directory(directory: Path, kind: str) -> pd.DataFrame:
+def _read_directory(
+    directory: Path, kind: str, max_file_bytes: int
+) -> tuple[pd.DataFrame, list[RejectedFile]]:
     files = source_files(directory, kind)
     names = symbols_from_stems([path.stem for path in files])
-    frames = [_read_file(path, kind, name) for path, name in zip(files, names, strict=True)]
+    frames, rejected = [], []
+    for path, name in zip(files, names, strict=True):
+        try:
+            _check_file(path, directory, max_file_bytes)
+            frame = _read_file(path, kind, name)
+        except ValueError as exc:
+            rejected.append(RejectedFile(path, _one_line(exc), name))
+            continue
+        if frame.empty:
+            rejected.append(RejectedFile(path, f"{path}: no rows", name))
+            continue
+        frames.append(frame)
+    if not frames:
+        reasons = "; ".join(item.reason for item in rejected[:3])
+        more = f" (and {len(rejected) - 3} more)" if len(rejected) > 3 else ""
+        raise ValueError(f"{kind}:{directory}: every file was rejected: {reasons}{more}")
     bars = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return bars.sort_values(["symbol", "date"], kind="stable", ignore_index=True)
+    return bars.sort_values(["symbol", "date"], kind="stable", ignore_index=True), rejected
+
+
+def _check_file(path: Path, directory: Path, max_file_bytes: int) -> None:
+    """Refuse, unread, a file that leaves ``directory`` (symlink) or is too large."""
+    if not path.resolve().is_relative_to(directory.resolve()):
+        raise ValueError(f"{path}: links outside {directory} (to {path.resolve()})")
+    size = path.stat().st_size
+    if size > max_file_bytes:
+        raise ValueError(
+            f"{path}: {size / 1024**2:.0f} MB is over the {max_file_bytes / 1024**2:.0f} MB "
+            "limit for one source file"
+        )
 
 
 def source_files(directory: Path, kind: str) -> list[Path]:
@@ -345,21 +406,28 @@ def symbols_from_stems(stems: list[str]) -> list[str]:
     return [stem[cut:] for stem in stems]
 
 
-def read_bars_file(path: Path, symbol: str | None = None) -> pd.DataFrame:
+def read_bars_file(
+    path: Path, symbol: str | None = None, *, max_file_bytes: int = MAX_FILE_BYTES
+) -> pd.DataFrame:
     """Read one ``.csv`` or ``.parquet`` file (by suffix) into canonical bars.
+
+    Refused unread, like a file of a directory source: a symlink that leaves the file's
+    folder, and a file over ``max_file_bytes``.
 
     ``symbol`` names the rows of a file without a symbol column (default: the stem).
     """
     kind = Path(path).suffix.lower().lstrip(".")
     if kind not in DIRECTORY_KINDS:
         raise ValueError(f"{path}: not a .csv or .parquet file")
+    _check_file(Path(path), Path(path).parent, max_file_bytes)
     return _read_file(Path(path), kind, symbol or Path(path).stem)
 
 
 def _read_file(path: Path, kind: str, symbol: str) -> pd.DataFrame:
     """Read one file into canonical bars; any problem is a ValueError naming the file."""
     try:
-        raw = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+        # utf-8-sig: a byte-order mark (spreadsheet exports) is not part of the first header
+        raw = pd.read_csv(path, encoding="utf-8-sig") if kind == "csv" else pd.read_parquet(path)
     except (OSError, ValueError, NotImplementedError, pa.ArrowException) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"{path}: cannot read {kind} file ({reason})") from None

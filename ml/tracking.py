@@ -13,6 +13,13 @@ computed by the caller), ``find_model_version`` looks it up, and
 ``log_and_register`` returns the existing version when the fingerprint is already
 registered.
 
+Registration takes three writes (log the run, create the version, set its alias), and a
+process can be killed between any two. A run without a version is ignored (the next
+call logs a new one). A version is created with ``registration=pending`` and marked
+``complete`` only once its alias is set, so a version found by its fingerprint whose
+registration was cut short gets its alias then (``finish_registration``), exactly as
+if the first call had completed, instead of being reused without one.
+
 ``mlflow`` costs over a second to import and writes progress chatter to stderr, so it
 is imported inside the functions and its INFO output is muted while they run.
 """
@@ -39,6 +46,7 @@ __all__ = [
     "RegisteredModel",
     "configure_mlflow",
     "find_model_version",
+    "finish_registration",
     "get_alias_version",
     "load_model",
     "log_and_register",
@@ -52,6 +60,7 @@ __all__ = [
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 FINGERPRINT_TAG = "fingerprint"
+REGISTRATION_TAG = "registration"
 MODEL_ARTIFACT_NAME = "model"
 
 
@@ -255,7 +264,7 @@ def log_and_register(
 
     existing = find_model_version(model_name, fingerprint)
     if existing is not None:
-        return model_version_info(model_name, existing)
+        return finish_registration(model_name, existing)
 
     version_tags = {**{k: str(v) for k, v in tags.items()}, FINGERPRINT_TAG: fingerprint}
     signature = infer_signature(input_example, model.predict(input_example))
@@ -290,13 +299,27 @@ def log_and_register(
             name=model_name,
             source=info.model_uri,
             run_id=run.info.run_id,
-            tags=version_tags,
+            tags={**version_tags, REGISTRATION_TAG: "pending"},
             model_id=info.model_id,
         )
-    version = str(created.version)
-    alias = CHAMPION if get_alias_version(model_name, CHAMPION) is None else CHALLENGER
-    set_alias(model_name, alias, version)
-    return RegisteredModel(model_name, version, run.info.run_id, alias)
+    return finish_registration(model_name, str(created.version))
+
+
+def finish_registration(model_name: str, version: str) -> RegisteredModel:
+    """Give a version whose registration is pending its alias, then describe it.
+
+    The alias is ``champion`` if the model has none yet, otherwise ``challenger``
+    (moving it from any older candidate). A completed version (or one registered
+    before this tag existed) is only described: its alias may since have moved on.
+    """
+    with _quiet_mlflow():
+        client = _client()
+        found = client.get_model_version(model_name, str(version))
+        if found.tags.get(REGISTRATION_TAG) == "pending":
+            alias = CHAMPION if get_alias_version(model_name, CHAMPION) is None else CHALLENGER
+            client.set_registered_model_alias(model_name, alias, str(version))
+            client.set_model_version_tag(model_name, str(version), REGISTRATION_TAG, "complete")
+    return model_version_info(model_name, version)
 
 
 def set_alias(model_name: str, alias: str, version: str) -> None:

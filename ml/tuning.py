@@ -49,6 +49,7 @@ import pandas as pd
 from ml.metrics import daily_ic, hac_t_stat
 from ml.models import FEATURE_DTYPE, check_features
 from ml.splits import Fold
+from ml.trial_recovery import claim_trial, fail_orphaned_trials
 
 if TYPE_CHECKING:
     import optuna
@@ -380,6 +381,7 @@ def _objective(
     import optuna
 
     def objective(trial: optuna.Trial) -> float:
+        claim_trial(trial)
         started = time.perf_counter()
         searched = _suggest(trial, space)
         values, rounds, daily, predictions = [], [], [], []
@@ -441,6 +443,8 @@ def _open_study(
             f"study {study_name!r} in {storage} was run on other inputs (data, folds, "
             "features, target, seed or search space); use another study_name or delete it"
         )
+    # a trial left RUNNING by a killed process would otherwise count and steer the sampler
+    fail_orphaned_trials(study)
     return study
 
 

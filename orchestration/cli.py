@@ -98,8 +98,18 @@ def _load_settings() -> Settings:
         instance_yaml.read_text().startswith("# Written by `alphadag`")
         and "event_log_storage" not in instance_yaml.read_text()
     ):
-        instance_yaml.write_text(DAGSTER_YAML.format(runs_dir=dagster_home / "history" / "runs"))
+        # renamed into place: a run starting at the same moment never reads half of it
+        staged = dagster_home / f".dagster.yaml.{os.getpid()}.tmp"
+        staged.write_text(DAGSTER_YAML.format(runs_dir=dagster_home / "history" / "runs"))
+        os.replace(staged, instance_yaml)
     return settings
+
+
+def _recover() -> None:
+    from orchestration.recovery import recover_at_startup
+
+    if message := recover_at_startup():
+        console.print(message)
 
 
 def _check_before_run(settings: Settings) -> list[str]:
@@ -209,11 +219,13 @@ def _execute(
     if not verbose:
         quiet_libraries()
     _prepare()
+    _recover()
     dbt_parsed = time.time()
 
     import dagster as dg
 
     from orchestration.definitions import build_definitions
+    from orchestration.errors import root_cause
     from orchestration.jobs import execute_over_days
     from orchestration.profiling import Marks, timed_event_writes
     from orchestration.progress import reporting
@@ -245,10 +257,8 @@ def _execute(
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data:
-                message = event.step_failure_data.error.message.strip().splitlines()
-                err_console.print(
-                    f"[red]failed:[/red] {event.step_key}: {message[-1] if message else ''}"
-                )
+                cause = root_cause(event.step_failure_data.error)
+                err_console.print(f"[red]failed:[/red] {event.step_key}: {cause}")
         console.print(
             f"run {result.run_id} failed after {elapsed:.0f}s; details: `alphadag ui`"
             + ("" if verbose else f", dbt's output: {settings.library_output_path}")
@@ -362,13 +372,19 @@ def _collect_garbage(settings: Settings, keep: int) -> None:
 
 @app.command()
 def ui(
-    port: int = typer.Option(3000, help="Port of the web server (127.0.0.1 only)."),
+    port: int = typer.Option(3000, help="Port of the web server."),
+    host: str = typer.Option(
+        "127.0.0.1",
+        help="Interface to listen on. The UI has no login and can launch runs: "
+        "bind another interface (0.0.0.0) only on a network you trust.",
+    ),
 ) -> None:
-    """Start `dagster dev` on 127.0.0.1 with its instance under ALPHADAG_HOME."""
+    """Start `dagster dev` with its instance under ALPHADAG_HOME (127.0.0.1 by default)."""
     _load_settings()
     from orchestration.project import ROOT
 
     _prepare()
+    _recover()
     bin_dir = Path(sys.executable).parent
     # The code server and dbt are found on PATH, even when alphadag was started by its
     # full path without activating the environment.
@@ -379,13 +395,11 @@ def ui(
         "-w",
         str(ROOT / "workspace.yaml"),
         "-h",
-        "127.0.0.1",
+        host,
         "-p",
         str(port),
     ]
-    console.print(
-        f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})"
-    )
+    console.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
     os.chdir(ROOT)
     os.execve(args[0], args, quiet_dagster_dev_env())
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -92,18 +94,41 @@ def dbt_inputs_digest() -> str:
 def prepare_dbt_manifest() -> Path:
     """Parse the dbt project into the home's dbt target and return the manifest's path.
 
-    A parse costs a dbt process (seconds); it is skipped when the manifest was written
-    from the same inputs (`dbt_inputs_digest`, stored beside it).
+    A parse costs a dbt process (seconds): it is skipped when the manifest was written
+    from the same inputs (`dbt_inputs_digest`, stored beside it). Several `alphadag`
+    processes may start at once (a nightly run, a manual one, the UI), and dbt writes its
+    files in place: parses take turns under a lock, in their own target folder (which
+    keeps dbt's partial-parse state), and the manifest, the partial-parse file and the
+    stamp are then renamed into place, so a process loading them never reads half of one
+    (nor does a run after one killed mid-parse).
     """
     manifest = DBT_PROJECT.manifest_path
     stamp = manifest.with_name("manifest.inputs")
     digest = dbt_inputs_digest()
-    if manifest.exists() and stamp.exists() and stamp.read_text() == digest:
+
+    def up_to_date() -> bool:
+        return manifest.exists() and stamp.exists() and stamp.read_text() == digest
+
+    if up_to_date():
         return manifest
-    target = str(DBT_PROJECT.target_path)
-    argv, env = dbt_cli("parse", "--quiet", "--target-path", target, "--log-path", target)
-    completed = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        raise RuntimeError(f"dbt parse failed:\n{completed.stdout}{completed.stderr}")
-    stamp.write_text(digest)
+    parse_target = manifest.parent / "parse"
+    parse_target.mkdir(parents=True, exist_ok=True)
+    argv, env = dbt_cli(
+        "parse", "--quiet", "--target-path", str(parse_target), "--log-path", str(parse_target)
+    )
+    with (parse_target / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        if up_to_date():  # another process parsed while this one waited
+            return manifest
+        completed = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        if completed.returncode != 0:
+            raise RuntimeError(f"dbt parse failed:\n{completed.stdout}{completed.stderr}")
+        # dagster-dbt starts each dbt build from the target's partial_parse.msgpack
+        for name in ("manifest.json", "partial_parse.msgpack"):
+            staged = manifest.with_name(f"{name}.{os.getpid()}.tmp")
+            shutil.copyfile(parse_target / name, staged)
+            os.replace(staged, manifest.with_name(name))
+        staged_stamp = stamp.with_name(f"{stamp.name}.{os.getpid()}.tmp")
+        staged_stamp.write_text(digest)
+        os.replace(staged_stamp, stamp)
     return manifest

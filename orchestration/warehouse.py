@@ -2,6 +2,11 @@
 
 DuckDB allows one writer process at a time, so connections are opened per call and
 closed at once, and every asset that writes here shares the `warehouse` pool.
+
+Values travel as parameters. Names and paths, which DuckDB cannot take as parameters
+(a table, a key column, the file of ``COPY ... TO``), are quoted by
+:func:`quote_identifier` and :func:`quote_literal`, so a home path with a quote in it
+(``/data/o'brien``) is still one path, never SQL.
 """
 
 from __future__ import annotations
@@ -15,10 +20,24 @@ import duckdb
 import pandas as pd
 
 WAREHOUSE_POOL = "warehouse"
+# Stores that overlapping runs must not write at once either: Feast's file registry and
+# SQLite online store, and the Optuna study with the MLflow registry.
+FEATURE_STORE_POOL = "feature_store"
+MODEL_POOL = "model"
 
 # Another process (dbt, the web server) may hold the file for a moment.
 _LOCK_RETRIES = 20
 _LOCK_WAIT_SECONDS = 0.5
+
+
+def quote_identifier(name: str) -> str:
+    """``name`` as a DuckDB identifier: in double quotes, inner quotes doubled."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """``text`` as a DuckDB string literal: in single quotes, inner quotes doubled."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 class Warehouse:
@@ -47,13 +66,14 @@ class Warehouse:
         Re-running a step with the same key therefore never duplicates rows. The table is
         created from the frame's schema on first use.
         """
-        where = " and ".join(f"{column} = ?" for column in key)
+        where = " and ".join(f"{quote_identifier(column)} = ?" for column in key)
+        name = quote_identifier(table)
         with self._connect(read_only=False) as con:
             con.register("incoming", frame)
             con.execute("begin")
-            con.execute(f"create table if not exists {table} as select * from incoming limit 0")
-            con.execute(f"delete from {table} where {where}", list(key.values()))
-            con.execute(f"insert into {table} by name select * from incoming")
+            con.execute(f"create table if not exists {name} as select * from incoming limit 0")
+            con.execute(f"delete from {name} where {where}", list(key.values()))
+            con.execute(f"insert into {name} by name select * from incoming")
             con.execute("commit")
             con.unregister("incoming")
         return len(frame)
@@ -63,7 +83,7 @@ class Warehouse:
         destination.parent.mkdir(parents=True, exist_ok=True)
         tmp = destination.with_name(destination.name + ".tmp")
         with self._connect(read_only=True) as con:
-            con.execute(f"copy ({sql}) to '{tmp}' (format parquet)")
-            rows = con.execute(f"select count(*) from read_parquet('{tmp}')").fetchone()
+            con.execute(f"copy ({sql}) to {quote_literal(str(tmp))} (format parquet)")
+            rows = con.execute("select count(*) from read_parquet(?)", [str(tmp)]).fetchone()
         tmp.replace(destination)
         return int(rows[0]) if rows else 0

@@ -101,18 +101,20 @@ def test_bad_rows_are_quarantined_and_good_rows_proceed(tmp_path) -> None:
     pd.testing.assert_frame_equal(read_bars(settings.lake_dir), stored)
 
 
-def test_an_unreadable_file_fails_naming_the_file(tmp_path) -> None:
+def test_an_unreadable_file_is_rejected_and_the_others_ingested(tmp_path) -> None:
     _write_csvs(tmp_path / "in")
     (tmp_path / "in" / "CCC.csv").write_text(
         "date,open,high,low,close,volume\n2024-01-02,1,x,1,1,1\n"
     )
     settings = _settings(tmp_path / "home", ALPHADAG_SOURCE=f"csv:{tmp_path / 'in'}")
     result = _materialize(settings)
-    assert not result.success
-    failure = result.get_step_failure_events()[0]
-    message = failure.event_specific_data.error.cause.message
-    assert "CCC.csv" in message and "'high'" in message
-    assert not settings.lake_dir.exists()
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("raw_ohlcv")[-1:]
+    assert materialization.metadata["files_rejected"].value == 1
+    assert "CCC.csv" in materialization.metadata["rejected_files"].value
+    assert set(read_bars(settings.lake_dir)["symbol"]) == {"AAA", "BBB"}
+    rejected = pd.read_parquet(settings.home / "rejected" / "source_files.parquet")
+    assert rejected["symbol"].tolist() == ["CCC"] and "'high'" in rejected["reason"].iloc[0]
 
 
 def test_blocking_check_stops_downstream_on_bad_stored_rows(tmp_path) -> None:

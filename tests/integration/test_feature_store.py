@@ -144,6 +144,23 @@ def test_apply_is_skipped_while_the_definitions_are_unchanged(store_home) -> Non
     assert apply_repo(store, repo) is False
 
 
+def test_a_registry_cut_short_mid_write_is_set_aside_and_rebuilt(tmp_path: Path) -> None:
+    from feature_repo.definitions import build_feature_repo
+    from feature_repo.store import apply_repo, open_store, registered_version
+
+    write_features_export(tmp_path / "lake" / "features")
+    repo = build_feature_repo(tmp_path / "lake" / "features")
+    assert apply_repo(open_store(tmp_path), repo)
+    registry = tmp_path / "feast" / "registry.db"
+    whole = registry.read_bytes()
+    registry.write_bytes(whole[: len(whole) // 2])  # what a kill mid-write leaves
+
+    store = open_store(tmp_path)
+    assert (tmp_path / "feast" / "registry.db.broken").exists()
+    assert registered_version(store, repo) is None
+    assert apply_repo(store, repo) and registered_version(store, repo) == repo.version
+
+
 def test_a_missing_source_fails_with_a_clear_message(tmp_path: Path) -> None:
     from feature_repo.definitions import build_feature_repo
     from feature_repo.store import FeatureStoreError, apply_repo, historical_features, open_store

@@ -1,5 +1,6 @@
 """The command line reports bad configuration in one line, without a traceback."""
 
+import os
 import subprocess
 import sys
 
@@ -58,3 +59,29 @@ def test_prepare_needs_only_the_home_and_writes_the_manifest_there(tmp_path) -> 
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "dbt_target" / "manifest.json").exists()
     assert (tmp_path / "dbt_target" / "partial_parse.msgpack").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "host"), [([], "127.0.0.1"), (["--host", "0.0.0.0"], "0.0.0.0")]
+)
+def test_ui_binds_loopback_unless_told(options, host, tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from orchestration import cli
+
+    launched: list[list[str]] = []
+
+    def exec_instead(path: str, args: list[str], env: dict[str, str]) -> None:
+        launched.append(args)
+        raise SystemExit(0)
+
+    monkeypatch.chdir(tmp_path)  # `ui` changes directory and PATH before it execs
+    monkeypatch.setenv("PATH", os.environ["PATH"])
+    monkeypatch.setenv("ALPHADAG_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster_home"))
+    monkeypatch.setattr(cli, "_prepare", lambda: None)
+    monkeypatch.setattr(cli, "_recover", lambda: None)
+    monkeypatch.setattr(cli.os, "execve", exec_instead)
+    CliRunner().invoke(cli.app, ["ui", *options])
+    (args,) = launched
+    assert args[args.index("-h") + 1] == host

@@ -20,6 +20,8 @@ from mlflow import MlflowClient
 
 from ml.models import fit_lightgbm, predict
 from ml.tracking import (
+    FINGERPRINT_TAG,
+    REGISTRATION_TAG,
     RegisteredModel,
     configure_mlflow,
     find_model_version,
@@ -118,6 +120,34 @@ def test_same_fingerprint_reuses_the_version(store: Store) -> None:
     assert sorted(int(v.version) for v in versions) == [1, 2, 3]
 
 
+def test_registration_cut_short_before_its_alias_is_finished_on_reuse(store: Store) -> None:
+    # What a process killed between creating the version and setting its alias leaves:
+    # a version with its fingerprint, pending, and no alias on a model that has none.
+    name, client = "alphadag-cut-short", MlflowClient()
+    first = store.registered[0]
+    client.create_registered_model(name)
+    client.create_model_version(
+        name=name,
+        source=client.get_model_version(MODEL, first.version).source,
+        run_id=first.run_id,
+        tags={FINGERPRINT_TAG: "fp-cut", REGISTRATION_TAG: "pending"},
+    )
+    assert get_alias_version(name, "champion") is None
+
+    again = log_and_register(
+        store.boosters[0],
+        model_name=name,
+        fingerprint="fp-cut",
+        params={},
+        metrics={},
+        tags={},
+        input_example=store.frame[FEATURES].head(3),
+    )
+    assert (again.version, again.alias) == ("1", "champion")
+    assert [str(v.version) for v in client.search_model_versions(f"name='{name}'")] == ["1"]
+    assert client.get_model_version(name, "1").tags[REGISTRATION_TAG] == "complete"
+
+
 def test_model_version_info_describes_existing_versions(store: Store) -> None:
     first, second, third = store.registered
     assert model_version_info(MODEL, "1") == first
@@ -141,7 +171,12 @@ def test_load_by_alias_or_version_predicts_like_the_original(store: Store) -> No
 def test_run_and_version_metadata(store: Store) -> None:
     client = MlflowClient()
     version = client.get_model_version(MODEL, "2")
-    assert version.tags == {"fingerprint": "fp-1", "family": "lightgbm", "target": "fwd_ret_1d"}
+    assert version.tags == {
+        "fingerprint": "fp-1",
+        "family": "lightgbm",
+        "target": "fwd_ret_1d",
+        "registration": "complete",
+    }
     run = client.get_run(store.registered[1].run_id)
     assert run.info.experiment_id == store.experiment_id
     assert run.data.params["num_leaves"] == "7"

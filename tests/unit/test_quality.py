@@ -51,6 +51,8 @@ BROKEN = {
     "duplicate_key": lambda b: pd.concat([b, b.iloc[[3]].assign(close=99.0, high=99.5)]),
     "future_date": lambda b: _set(b, 3, date=pd.Timestamp("2024-02-05")),
     "weekend_date": lambda b: _set(b, 3, date=pd.Timestamp("2024-01-06")),
+    "invalid_symbol": lambda b: _set(b, 3, symbol="'; DROP TABLE x; --"),
+    "implausible_value": lambda b: _set(b, 3, volume=float("inf")),
 }
 
 
@@ -80,6 +82,23 @@ def test_each_rule_quarantines_its_row_and_fails_its_check(reason: str) -> None:
     assert sum(outcomes[check].unexpected.values()) >= 1
     # what passes the split passes the suite
     assert all(outcome.passed for outcome in validate_bars(split.good, today=TODAY).values())
+
+
+def test_a_spike_loses_one_row_and_a_shifted_tail_loses_the_tail() -> None:
+    bars = _bars()
+    spike = _set(bars, 3, open=12_000.0, high=12_000.5, low=11_999.0, close=12_000.0)
+    split = split_bars(spike, today=TODAY)
+    assert split.quarantined.index.size == 1 and split.counts == {"implausible_jump": 1}
+    assert split.quarantined.loc[0, "close"] == 12_000.0
+
+    tail = bars.copy()
+    shifted = (tail["symbol"] == "AAA") & (tail.index >= 6)
+    tail.loc[shifted, ["open", "high", "low", "close"]] *= 1000
+    split = split_bars(tail, today=TODAY)
+    assert split.counts == {"implausible_jump": int(shifted.sum())}
+    # a split with its adjusted close is no jump
+    adjusted = tail.assign(adj_close=bars["close"])
+    assert split_bars(adjusted, today=TODAY).quarantined.empty
 
 
 def test_a_row_with_two_problems_names_both() -> None:

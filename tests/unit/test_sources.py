@@ -264,16 +264,26 @@ def test_parquet_directory(tmp_path):
     assert data.bars["date"].dtype == "datetime64[ns]"
 
 
-def test_unreadable_files_name_the_file(tmp_path):
+def test_unreadable_files_are_rejected_naming_the_file(tmp_path):
     _write_symbol_csvs(tmp_path)
     (tmp_path / "BAD.csv").write_text("date,open,high,low\n2024-01-02,1,2,0.5\n")
-    with pytest.raises(ValueError, match=r"BAD\.csv: missing required column\(s\) close, volume"):
-        load_source(SourceSpec("csv", tmp_path), start=START, end=END, universe=None)
+    data = load_source(SourceSpec("csv", tmp_path), start=START, end=END, universe=None)
+    (rejected,) = data.rejected
+    assert rejected.symbol == "BAD" and rejected.path == tmp_path / "BAD.csv"
+    assert rejected.reason.endswith(
+        "BAD.csv: missing required column(s) close, volume (found: date, open, high, low, symbol)"
+    )
+    assert set(data.bars["symbol"]) == {"AAA", "BBB"}
+    # a listed symbol whose file was rejected is explained by the rejection, not an error
+    listed = load_source(SourceSpec("csv", tmp_path), start=START, end=END, universe=["AAA", "BAD"])
+    assert set(listed.bars["symbol"]) == {"AAA"}
 
     broken = tmp_path / "parquet"
     broken.mkdir()
     (broken / "XYZ.parquet").write_bytes(b"not a parquet file")
-    with pytest.raises(ValueError, match=r"XYZ\.parquet: cannot read parquet file") as err:
+    with pytest.raises(
+        ValueError, match=r"every file was rejected: .*XYZ\.parquet: cannot read"
+    ) as err:
         load_source(SourceSpec("parquet", broken), start=START, end=END, universe=None)
     assert "\n" not in str(err.value)
 
