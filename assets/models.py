@@ -250,7 +250,7 @@ def model_metrics(
         """,
         [lightgbm_model.name, lightgbm_model.version],
     )
-    oracle = _label_oracle(settings)
+    oracle = _label_oracle(settings, lightgbm_model.scoring_label)
     if oracle is not None:
         scored["date"] = pd.to_datetime(scored["date"]).astype("datetime64[ns]")
         scored = scored.merge(oracle, on=["symbol", "date"], how="left")
@@ -270,7 +270,7 @@ def model_metrics(
                 "rank_ic": summary["rank_ic"],
                 "icir": summary["icir"],
                 "hit_rate": summary["hit_rate"],
-                # the oracle (true expected return) is known only for simulated data
+                # the oracle (the label's expectation) is known only for simulated data
                 "oracle_ic": summary["oracle_ic"] if oracle is not None else None,
                 "n_dates": int(summary["n_dates"]),
                 "created_at": datetime.now(UTC).replace(tzinfo=None),
@@ -293,20 +293,19 @@ def model_metrics(
     )
 
 
-def _label_oracle(settings: Settings) -> pd.DataFrame | None:
-    """The simulator's oracle as a prediction (column ``oracle``), or None for sources
-    that have none.
+def _label_oracle(settings: Settings, label: str) -> pd.DataFrame | None:
+    """The simulator's oracle of ``label`` as a prediction (column ``oracle``), or None
+    for sources that have none.
 
-    The model predicts the label at t from the bars up to t; so does the oracle row of
-    t (``expected_ret_1d``, the true expectation of the next return given the same bars),
-    scored on the same label and the same (symbol, date) rows. The planted signal is
-    persistent (AR(1), 0.8 a day), so this ranks the 1-day and 5-day labels almost as
-    their exact conditional expectation would. Summing the oracle rows of the dates the
-    label spans instead looks better on paper but scores worse (about 0.05 against 0.07
-    rank IC on the 5-day label): those later rows react, through the reversal term, to
-    the very returns the label is made of.
+    The oracle row of t is ``expected_<label>``: the conditional expectation of that
+    very label (same horizon, same timing as ``fct_labels``) given the simulator's state
+    at the close of t, the information the model's features are computed from.
     """
     if settings.source_spec.kind != "simulator":
         return None
     oracle = read_oracle(settings.lake_dir)
-    return None if oracle.empty else oracle.rename(columns={"expected_ret_1d": "oracle"})
+    if oracle.empty:
+        return None
+    return oracle[["symbol", "date", f"expected_{label}"]].rename(
+        columns={f"expected_{label}": "oracle"}
+    )

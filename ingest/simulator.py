@@ -171,10 +171,10 @@ class SimulatorConfig:
     jump_mean: float = -0.02
     jump_vol: float = 0.06
     # planted signal
-    signal_strength: float = 0.10
+    signal_strength: float = 0.004
     momentum_weight: float = 1.0
-    reversal_weight: float = 0.5
-    volume_weight: float = 0.5
+    reversal_weight: float = 0.3
+    volume_weight: float = 0.3
     momentum_scale: float = 0.2
     reversal_scale: float = 0.05
     vol_pivot: float = 0.30
@@ -212,7 +212,9 @@ class SimulatorConfig:
         if self.volume_surprise_scale <= 0:
             problems.append("volume_surprise_scale must be > 0")
         if self.oracle_paths < 4 or self.oracle_paths % 2:
-            problems.append("oracle_paths must be even and >= 4 (antithetic pairs, a standard error)")
+            problems.append(
+                "oracle_paths must be even and >= 4 (antithetic pairs, a standard error)"
+            )
         if problems:
             raise ValueError("invalid SimulatorConfig: " + "; ".join(problems))
 
@@ -300,7 +302,8 @@ class _Day:
     sd: np.ndarray
 
 
-def _constants(cfg: SimulatorConfig, static: np.random.Generator) -> _Constants:
+def _constants(cfg: SimulatorConfig, static: np.random.Generator) -> tuple[_Constants, np.ndarray]:
+    """The per-symbol constants, and the initial log prices."""
     n, n_sec = cfg.n_symbols, cfg.n_sectors
     sector_of = static.permutation(np.arange(n) % n_sec)
     beta = np.clip(1.0 + cfg.beta_dispersion * static.standard_normal(n), 0.2, 2.5)
@@ -541,22 +544,26 @@ def _oracle_from(
     return result
 
 
-def simulate_market(config: SimulatorConfig) -> SimulatedMarket:
-    """Simulate the market described in the module docstring, with its oracle.
+@dataclass
+class _Latent:
+    """The simulated path before it becomes frames: the constants, every day's
+    end-of-day state and history, the bars as (symbol, day) arrays and which bars the
+    vendor delivers."""
 
-    Deterministic for a given config; the rows of a day never depend on ``end``.
-    """
-    cfg = config
+    constants: _Constants
+    states: list[_State]
+    history: _History
+    bars: dict[str, np.ndarray]
+    keep: np.ndarray
+
+
+def _simulate_latent(c: _Constants, log_price0: np.ndarray, daily: np.random.Generator) -> _Latent:
+    cfg = c.cfg
     n = cfg.n_symbols
-    dates = pd.bdate_range(cfg.start, cfg.end).as_unit("ns")
-    n_days = len(dates)
-    static_seq, daily_seq, oracle_seq = np.random.SeedSequence(cfg.seed).spawn(3)
-    c, log_price0 = _constants(cfg, np.random.default_rng(static_seq))
-    daily, oracle_rng = np.random.default_rng(daily_seq), np.random.default_rng(oracle_seq)
-
+    n_days = len(pd.bdate_range(cfg.start, cfg.end))
     state = _initial_state(c, log_price0)
     history = _History(c, n_days)
-    states: list[_State] = []  # end-of-day states, the oracle's starting points
+    states: list[_State] = []
     out = {k: np.empty((n, n_days)) for k in ("open", "high", "low", "close", "volume")}
     keep = np.empty((n, n_days), dtype=bool)
 
@@ -598,10 +605,35 @@ def simulate_market(config: SimulatorConfig) -> SimulatedMarket:
         ).T
         keep[:, cols] = ~dropped[:days].T
 
+    return _Latent(constants=c, states=states, history=history, bars=out, keep=keep)
+
+
+def _latent_market(cfg: SimulatorConfig) -> tuple[_Latent, np.random.Generator]:
+    """The latent path of ``cfg`` and the random stream its oracle paths draw from."""
+    static_seq, daily_seq, oracle_seq = np.random.SeedSequence(cfg.seed).spawn(3)
+    c, log_price0 = _constants(cfg, np.random.default_rng(static_seq))
+    latent = _simulate_latent(c, log_price0, np.random.default_rng(daily_seq))
+    return latent, np.random.default_rng(oracle_seq)
+
+
+def simulate_market(config: SimulatorConfig) -> SimulatedMarket:
+    """Simulate the market described in the module docstring, with its oracle.
+
+    Deterministic for a given config; the rows of a day never depend on ``end``.
+    """
+    cfg = config
+    n = cfg.n_symbols
+    dates = pd.bdate_range(cfg.start, cfg.end).as_unit("ns")
+    n_days = len(dates)
+    latent, oracle_rng = _latent_market(cfg)
+    c, out, keep = latent.constants, latent.bars, latent.keep
+
     oracle = {name: np.empty((n, n_days)) for name in ORACLE_COLUMNS}
     for o0 in range(0, n_days, _ORACLE_BLOCK_DAYS):
-        chunk = states[o0 : o0 + _ORACLE_BLOCK_DAYS]
-        for name, values in _oracle_from(c, _stack_states(chunk), history, o0, oracle_rng).items():
+        chunk = latent.states[o0 : o0 + _ORACLE_BLOCK_DAYS]
+        for name, values in _oracle_from(
+            c, _stack_states(chunk), latent.history, o0, oracle_rng
+        ).items():
             oracle[name][:, o0 : o0 + len(chunk)] = values.T
 
     symbols = np.array(symbol_names(n), dtype=object)
