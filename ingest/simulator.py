@@ -1,10 +1,12 @@
-"""A deterministic market simulator with a known, weak, planted signal.
+"""A deterministic market simulator with a known, weak, planted signal, and its oracle.
 
 Why simulate: the pipeline needs data that runs anywhere without a network, and a
 ground truth to test itself against. Real prices cannot say whether a model found all
-the signal there was; here the true conditional expected return (the *oracle*) is
-known, so ``model_metrics.oracle_ic`` can tell a weak model from a broken pipeline, and
-a leak (a feature that looks ahead) shows up as an IC far above the oracle's.
+the signal there was; here the *oracle* is known: the conditional expectation of each
+label alphadag trains on, given everything the simulator knows at the feature date.
+``model_metrics.oracle_ic`` scores it like a model, so a weak model can be told from a
+broken pipeline, and a leak (a feature that looks ahead) shows up as an IC far above
+the oracle's.
 
 The model
 =========
@@ -22,9 +24,8 @@ Close-to-close simple return of symbol *i* on day *t*::
            + J[i,t] - jump_prob * jump_mean               (compensated jumps)
 
 Every noise term has mean zero given the past, so ``E[R[i,t+1] | day t] =
-beta_i * market_drift + mu[i,t+1]``; that is the oracle ``expected_ret_1d`` at day t.
-The only approximation is a floor at -95% on ``R`` (a price never goes to zero), which
-binds with negligible probability.
+beta_i * market_drift + mu[i,t+1]`` exactly, but for a floor at -95% on ``R`` (a price
+never goes to zero), which binds with negligible probability.
 
 - Factors and noise: ``m``, ``s`` and ``e`` are ``sqrt(h) * z`` where ``z`` is Student-t
   with ``t_df`` degrees of freedom scaled to unit variance (fat tails) and clipped
@@ -42,26 +43,30 @@ binds with negligible probability.
 
 Planted signal
 --------------
-Computed at each close only from what the bars show up to that close (log closes ``L``,
-volumes ``V``) with fixed smoothing constants, so a model can in principle learn it:
+Computed at each close only from what the bars show up to that close, over windows
+that the features of ``fct_features`` also use, so a model can learn it. With ``r``
+the daily log returns of the latent path and ``V`` the volumes, at the close of t:
 
-- ``v``: EWMA volatility of log returns (lambda 0.94, RiskMetrics), seeded with the
-  symbol's long-run volatility;
-- ``mom = (L[t] - L[t-momentum_window]) / (v * sqrt(momentum_window))`` (shorter at the
-  start of the history);
-- ``rev = -(L[t] - L[t-reversal_window]) / (v * sqrt(reversal_window))`` clipped to +-3;
-- ``vshock = log V[t] - EWMA(log V)[t-1]`` (lambda 0.9): a volume surprise;
-- ``raw = momentum_weight * tanh(mom) + reversal_weight * rev
-  + volume_weight * tanh(vshock) * tanh(log return / v)`` (saturating momentum,
-  linear reversal, and a volume-confirmed continuation: partly nonlinear);
-- ``state[t] = signal_persistence * state[t-1] + (1 - signal_persistence) * raw``
-  (AR(1) smoothing, so the signal also predicts returns 2..5 days ahead);
-- ``mu[i,t+1] = signal_strength * v * state[t]``.
+- ``vol60 = sqrt(252 * mean(r^2 over the last 60 days))``: annualized 60-day volatility
+  (``vol_60d``);
+- ``volatile = tanh(vol_sharpness * log(vol60 / vol_pivot))``: about -1 for a calm name,
+  +1 for a volatile one; the pivot sits near the median volatility of the universe;
+- ``momentum = tanh((sum of r over 60 days - its mean over the symbols) /
+  momentum_scale)``: the 60-day return relative to the universe (``ret_60d_cs_z``);
+- ``recent = clip(sum of r over 5 days / reversal_scale, -3, 3)``: the week's move
+  (``ret_5d``);
+- ``surprise = log(V[t] / mean(V over the last 20 days))`` (``volume_ratio_20``);
+- ``raw = - momentum_weight * volatile * momentum - reversal_weight * recent
+  + volume_weight * tanh(recent) * tanh(surprise / volume_surprise_scale)``;
+- ``mu[i,t+1] = signal_strength * raw``.
 
-The default ``signal_strength`` makes the daily cross-sectional rank IC of the oracle
-against the realized next-day return about 0.045 (weak, as in real equity markets:
-Qlib's Alpha158 + LightGBM reports 0.047 on CSI300). Expect the IC of any model
-trained on these bars to be below it.
+So momentum pays in calm names and reverses in volatile ones, a week's move partly
+reverses, and it continues instead when today's volume is unusually high. Each
+interaction has almost no linear projection: averaged over the regimes, momentum and
+the volume surprise say little on their own. The windows (60 days for the regime and
+momentum) change slowly against the 5-day label horizon, so the signal at t is most
+of the label's expectation. Before the first day, the windows hold a virtual calm
+history: zero returns at the long-run variance, volumes at their mean.
 
 Volume and intraday prices
 --------------------------
@@ -78,15 +83,38 @@ Gaps: each (symbol, day) row is dropped with probability ``missing_rate``, like 
 vendor's missing bar. The latent path (and the signal) still runs through that day;
 the oracle row of a dropped bar is dropped with it.
 
+The oracle
+==========
+One row per bar (symbol, the feature date t) with ``ORACLE_COLUMNS``: the conditional
+expectation, given the simulator's whole state at the close of t, of each label of
+``fct_labels``, with its timing (the signal is formed after the close of t and traded
+at the next close)::
+
+    expected_fwd_ret_1d = E[close(t+2) / close(t+1) - 1 | state at t]
+    expected_fwd_ret_5d = E[close(t+6) / close(t+1) - 1 | state at t]
+
+in business days of the latent path (a label that ``fct_labels`` builds across a
+dropped bar spans one more day). ``mu`` of the days after t+1 depends on returns not
+yet drawn, so the expectation is a Monte Carlo estimate: from the state at t,
+``oracle_paths`` paths (antithetic pairs: the second half of the paths runs on the
+negated shocks of the first) simulate days t+1 .. t+5 with the model's own dynamics.
+Writing ``P[j] = close(t+j) / close(t+1)``, the 5-day label is the sum over j = 2..6
+of ``P[j-1] * R[t+j]`` and ``E[R[t+j] | day t+j-1] = drift + mu[t+j]``; each path
+contributes the sum of ``P[j-1] * (drift + mu[t+j])`` instead of its realized label:
+the same expectation without the day-to-day return noise, which is nearly all of the
+label's variance. ``*_se`` is the standard error of each estimate (from the spread of
+the pair means); it is a few percent of the expectation's spread across symbols.
+The oracle's paths draw from their own random stream, so they never change the bars.
+
 Determinism and stability
 =========================
 All randomness comes from ``numpy.random.Generator`` seeded by ``seed``: per-symbol
-constants from one child stream, daily shocks from another, drawn in fixed blocks of
-business days from ``start``. A day's values therefore depend only on (``seed``,
-``n_symbols``, ``start``, the model parameters) and on earlier days: extending ``end``
-only appends, so a daily partition's bars do not depend on the range that was asked.
-The recursion runs day by day over arrays of all symbols (about 3 s for 3000 symbols
-over 10 years).
+constants from one child stream, daily shocks from another, oracle paths from a third,
+drawn in fixed blocks of business days from ``start``. A day's values therefore depend
+only on (``seed``, ``n_symbols``, ``start``, the model parameters) and on earlier days:
+extending ``end`` only appends, so a daily partition's bars and oracle rows do not
+depend on the range that was asked. The recursion runs day by
+day over arrays of all symbols; the oracle's paths run over blocks of days at once.
 """
 
 from __future__ import annotations
@@ -151,7 +179,7 @@ class SimulatorConfig:
     See the module docstring for the role of each parameter in the model.
     """
 
-    n_symbols: int = 50
+    n_symbols: int = 100
     start: date = date(2021, 1, 1)
     end: date = date(2023, 12, 31)
     seed: int = 7
@@ -178,7 +206,7 @@ class SimulatorConfig:
     momentum_scale: float = 0.2
     reversal_scale: float = 0.05
     vol_pivot: float = 0.30
-    vol_sharpness: float = 3.0
+    vol_sharpness: float = 6.0
     volume_surprise_scale: float = 0.3
     # volume and intraday prices
     mean_volume: float = 1_000_000.0
@@ -191,7 +219,7 @@ class SimulatorConfig:
     # data gaps
     missing_rate: float = 0.002
     # oracle
-    oracle_paths: int = 32
+    oracle_paths: int = 16
 
     def __post_init__(self) -> None:
         problems = []

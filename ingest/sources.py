@@ -35,7 +35,7 @@ from ingest.simulator import SimulatorConfig, simulate_market
 
 SOURCE_KINDS = ("simulator", "sample", "csv", "parquet", "yfinance")
 DIRECTORY_KINDS = ("csv", "parquet")
-DEFAULT_SIMULATOR_SYMBOLS = 50
+DEFAULT_SIMULATOR_SYMBOLS = 100
 _VALID_FORMS = "simulator, sample, yfinance, csv:DIR, parquet:DIR"
 _YFINANCE_EXTRA = "uv sync --extra yfinance"
 
