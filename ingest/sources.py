@@ -62,7 +62,8 @@ class SourceSpec:
 
 @dataclass
 class SourceData:
-    """Canonical bars, plus the true expected returns when the source knows them."""
+    """Canonical bars, plus the oracle (each label's conditional expectation) when the
+    source knows it."""
 
     bars: pd.DataFrame
     oracle: pd.DataFrame | None
