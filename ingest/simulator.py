@@ -109,8 +109,9 @@ The oracle's paths draw from their own random stream, so they never change the b
 Determinism and stability
 =========================
 All randomness comes from ``numpy.random.Generator`` seeded by ``seed``: per-symbol
-constants from one child stream, daily shocks from another, oracle paths from a third,
-drawn in fixed blocks of business days from ``start``. A day's values therefore depend
+constants from one child stream, daily shocks from another, oracle paths from a third
+(one child of it per block of start days), drawn in fixed blocks of business days from
+``start``. A day's values therefore depend
 only on (``seed``, ``n_symbols``, ``start``, the model parameters) and on earlier days:
 extending ``end`` only appends, so a daily partition's bars and oracle rows do not
 depend on the range that was asked. The recursion runs day by
@@ -251,7 +252,8 @@ class SimulatorConfig:
 class SimulatedMarket:
     """Bars in canonical form, the oracle, and the sector of each symbol.
 
-    ``oracle`` has one row per bar (same order): symbol, date, then ``ORACLE_COLUMNS``.
+    ``oracle`` has one row per bar (same order; from ``oracle_from`` on when given):
+    symbol, date, then ``ORACLE_COLUMNS``.
     ``sectors`` has one row per symbol: symbol, sector.
     """
 
@@ -636,16 +638,20 @@ def _simulate_latent(c: _Constants, log_price0: np.ndarray, daily: np.random.Gen
     return _Latent(constants=c, states=states, history=history, bars=out, keep=keep)
 
 
-def _latent_market(cfg: SimulatorConfig) -> tuple[_Latent, np.random.Generator]:
-    """The latent path of ``cfg`` and the random stream its oracle paths draw from."""
+def _latent_market(cfg: SimulatorConfig) -> tuple[_Latent, np.random.SeedSequence]:
+    """The latent path of ``cfg`` and the seed of its oracle paths."""
     static_seq, daily_seq, oracle_seq = np.random.SeedSequence(cfg.seed).spawn(3)
     c, log_price0 = _constants(cfg, np.random.default_rng(static_seq))
     latent = _simulate_latent(c, log_price0, np.random.default_rng(daily_seq))
-    return latent, np.random.default_rng(oracle_seq)
+    return latent, oracle_seq
 
 
-def simulate_market(config: SimulatorConfig) -> SimulatedMarket:
+def simulate_market(config: SimulatorConfig, oracle_from: date | None = None) -> SimulatedMarket:
     """Simulate the market described in the module docstring, with its oracle.
+
+    ``oracle_from``: the first day that gets oracle rows (default: every day). The
+    oracle costs far more than the bars, and a run that stores a few recent days needs
+    only theirs; the rows it does compute are the same either way.
 
     Deterministic for a given config; the rows of a day never depend on ``end``.
     """
@@ -653,14 +659,21 @@ def simulate_market(config: SimulatorConfig) -> SimulatedMarket:
     n = cfg.n_symbols
     dates = pd.bdate_range(cfg.start, cfg.end).as_unit("ns")
     n_days = len(dates)
-    latent, oracle_rng = _latent_market(cfg)
+    latent, oracle_seq = _latent_market(cfg)
     c, out, keep = latent.constants, latent.bars, latent.keep
 
-    oracle = {name: np.empty((n, n_days)) for name in ORACLE_COLUMNS}
-    for o0 in range(0, n_days, _ORACLE_BLOCK_DAYS):
+    first = 0 if oracle_from is None else int(np.searchsorted(dates, pd.Timestamp(oracle_from)))
+    oracle = {name: np.full((n, n_days), np.nan) for name in ORACLE_COLUMNS}
+    for block, o0 in enumerate(range(0, n_days, _ORACLE_BLOCK_DAYS)):
+        if o0 + _ORACLE_BLOCK_DAYS <= first:
+            continue
+        # One stream per block of start days, so skipping blocks changes no other block.
+        block_seq = np.random.SeedSequence(
+            oracle_seq.entropy, spawn_key=(*oracle_seq.spawn_key, block)
+        )
         chunk = latent.states[o0 : o0 + _ORACLE_BLOCK_DAYS]
         for name, values in _oracle_from(
-            c, _stack_states(chunk), latent.history, o0, oracle_rng
+            c, _stack_states(chunk), latent.history, o0, np.random.default_rng(block_seq)
         ).items():
             oracle[name][:, o0 : o0 + len(chunk)] = values.T
 
@@ -676,11 +689,14 @@ def simulate_market(config: SimulatorConfig) -> SimulatedMarket:
         },
         copy=False,  # the columns are fresh arrays; skip consolidating ~7M-row blocks
     )
+    with_oracle = keep.copy()
+    with_oracle[:, :first] = False
+    oracle_mask = with_oracle.ravel()
     oracle_frame = pd.DataFrame(
         {
-            "symbol": row_symbol,
-            "date": row_date,
-            **{name: oracle[name].ravel()[mask] for name in ORACLE_COLUMNS},
+            "symbol": np.repeat(symbols, n_days)[oracle_mask],
+            "date": np.tile(dates.to_numpy(), n)[oracle_mask],
+            **{name: oracle[name].ravel()[oracle_mask] for name in ORACLE_COLUMNS},
         },
         copy=False,
     )

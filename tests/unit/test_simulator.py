@@ -101,6 +101,13 @@ def test_extending_end_only_appends(small):
     assert shorter.bars["date"].max() == pd.Timestamp(cutoff)
 
 
+def test_oracle_from_a_day_gives_the_same_rows_from_that_day(small):
+    later = simulate_market(SMALL, oracle_from=date(2023, 6, 14))
+    expected = small.oracle[small.oracle["date"] >= pd.Timestamp(2023, 6, 14)]
+    pd.testing.assert_frame_equal(later.oracle, expected.reset_index(drop=True))
+    pd.testing.assert_frame_equal(later.bars, small.bars)
+
+
 def test_oracle_rows_match_bars(small):
     assert list(small.oracle.columns) == ["symbol", "date", *ORACLE_COLUMNS]
     pd.testing.assert_frame_equal(small.oracle[["symbol", "date"]], small.bars[["symbol", "date"]])
