@@ -486,13 +486,13 @@ class _History:
         self.squared[row] = day.log_ret**2
         self.volume[row] = day.volume
 
-    def dropped(self, first: int, count: int = 1) -> _Dropped:
-        """What the windows drop on days ``first .. first + count - 1`` (rows of days,
-        or a single row when ``count`` is 1 and the caller wants a plain vector)."""
+    def dropped(self, first: int, count: int | None = None) -> _Dropped:
+        """What the windows drop on day ``first`` (one row per symbol), or with
+        ``count`` on each of the days ``first .. first + count - 1`` (a leading axis)."""
 
         def rows(values: np.ndarray, window: int) -> np.ndarray:
             start = _HISTORY_PAD + first - window
-            return values[start] if count == 1 else values[start : start + count]
+            return values[start] if count is None else values[start : start + count]
 
         return _Dropped(
             ret_5=rows(self.log_ret, _REVERSAL_WINDOW),
