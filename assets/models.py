@@ -150,18 +150,16 @@ def _with_oracle(
 ) -> tuple[pd.DataFrame, str | None]:
     """The training set with the simulator's oracle of ``label`` as column ``oracle``.
 
-    The oracle is the conditional expectation of the very label being scored
-    (``expected_<label>``); older lakes store only ``expected_ret_1d``, the next day's
-    expectation, which is used for lack of better. Other sources have no oracle.
+    The oracle row of t is ``expected_<label>``: the conditional expectation of that very
+    label (same horizon, same timing as ``fct_labels``) given the simulator's state at the
+    close of t, the information the features are computed from. Other sources have none.
     """
     if settings.source_spec.kind != "simulator":
         return frame, None
     oracle = read_oracle(settings.lake_dir)
-    column = next(
-        (c for c in (f"expected_{label}", "expected_ret_1d") if c in oracle.columns), None
-    )
-    if oracle.empty or column is None:
+    if oracle.empty:
         return frame, None
+    column = f"expected_{label}"
     oracle = oracle[["symbol", "date", column]].rename(columns={column: "oracle"})
     frame = frame.assign(date=pd.to_datetime(frame["date"]).astype("datetime64[ns]"))
     return frame.merge(oracle, on=["symbol", "date"], how="left"), "oracle"
@@ -445,7 +443,7 @@ def model_metrics(
                 "rank_ic": summary["rank_ic"],
                 "icir": summary["icir"],
                 "hit_rate": summary["hit_rate"],
-                # the oracle (true expected return) is known only for simulated data
+                # the oracle (the label's expectation) is known only for simulated data
                 "oracle_ic": summary["oracle_ic"] if oracle_col is not None else None,
                 "n_dates": int(summary["n_dates"]),
                 "created_at": datetime.now(UTC).replace(tzinfo=None),

@@ -35,7 +35,7 @@ from ingest.simulator import SimulatorConfig, simulate_market
 
 SOURCE_KINDS = ("simulator", "sample", "csv", "parquet", "yfinance")
 DIRECTORY_KINDS = ("csv", "parquet")
-DEFAULT_SIMULATOR_SYMBOLS = 50
+DEFAULT_SIMULATOR_SYMBOLS = 100
 _VALID_FORMS = "simulator, sample, yfinance, csv:DIR, parquet:DIR"
 _YFINANCE_EXTRA = "uv sync --extra yfinance"
 
@@ -62,7 +62,8 @@ class SourceSpec:
 
 @dataclass
 class SourceData:
-    """Canonical bars, plus the true expected returns when the source knows them."""
+    """Canonical bars, plus the oracle (each label's conditional expectation) when the
+    source knows it."""
 
     bars: pd.DataFrame
     oracle: pd.DataFrame | None
@@ -94,6 +95,7 @@ def load_source(
     end: date,
     universe: list[str] | int | None,
     seed: int = 7,
+    oracle_from: date | None = None,
 ) -> SourceData:
     """Load canonical bars for ``start..end`` (inclusive) from ``spec``.
 
@@ -104,12 +106,15 @@ def load_source(
     because truncating a user's data to an arbitrary count would silently drop symbols.
     For ``yfinance`` the universe must be a list (Yahoo has no "every symbol"), and each
     symbol must come back with bars (see :func:`read_yfinance`).
-    ``seed`` only matters for the simulator.
+    ``seed`` and ``oracle_from`` (the first day that needs oracle rows; default: every
+    day) only matter for the simulator.
     """
     if end < start:
         raise ValueError(f"end ({end}) is before start ({start})")
     if spec.kind == "simulator":
-        return _load_simulator(start=start, end=end, universe=universe, seed=seed)
+        return _load_simulator(
+            start=start, end=end, universe=universe, seed=seed, oracle_from=oracle_from
+        )
     if spec.kind == "yfinance":
         return SourceData(bars=read_yfinance(universe, start=start, end=end), oracle=None)
     if spec.kind in DIRECTORY_KINDS and spec.path is not None:
@@ -258,7 +263,12 @@ def _yfinance_to_bars(raw: pd.DataFrame | None, symbols: list[str]) -> pd.DataFr
 
 
 def _load_simulator(
-    *, start: date, end: date, universe: list[str] | int | None, seed: int
+    *,
+    start: date,
+    end: date,
+    universe: list[str] | int | None,
+    seed: int,
+    oracle_from: date | None,
 ) -> SourceData:
     if isinstance(universe, list | tuple):
         shown = ", ".join(universe[:3]) + (", ..." if len(universe) > 3 else "")
@@ -268,7 +278,10 @@ def _load_simulator(
     n_symbols = DEFAULT_SIMULATOR_SYMBOLS if universe is None else universe
     if n_symbols < 1:
         raise ValueError(f"the simulator needs at least 1 symbol, got {n_symbols}")
-    market = simulate_market(SimulatorConfig(n_symbols=n_symbols, start=start, end=end, seed=seed))
+    market = simulate_market(
+        SimulatorConfig(n_symbols=n_symbols, start=start, end=end, seed=seed),
+        oracle_from=oracle_from,
+    )
     return SourceData(bars=market.bars, oracle=market.oracle)
 
 
