@@ -58,7 +58,7 @@ class ZooConfig:
     scheme: Literal["expanding", "rolling"] = "expanding"
     rolling_train_dates: int = 250
     seed: int = 7
-    threads: int = 2
+    threads: int = 1
     n_workers: int = 1
 
     @property
