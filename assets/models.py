@@ -39,7 +39,7 @@ class ModelConfig(dg.Config):
             "return target; skill is always scored against the raw return."
         ),
     )
-    n_trials: int = Field(default=10, description="Optuna trials per booster (studies resume).")
+    n_trials: int = Field(default=8, description="Optuna trials per booster (studies resume).")
     n_folds: int = Field(
         default=3, description="Purged walk-forward folds the trials are scored on."
     )

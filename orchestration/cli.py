@@ -272,12 +272,16 @@ def summary_tables(warehouse_path: Path, backtest_id: str, zoo_version: str) -> 
         f"select candidate, {', '.join(ZOO_COLUMNS)} from model_zoo where model_version = ?",
         [zoo_version],
     )
+    # compact, so that the full column names fit 80 columns (a log file, a CI job)
     candidates = Table(
-        title=f"model zoo of v{zoo_version} (same test rows; oracle = the label's expectation)"
+        title=f"model zoo of v{zoo_version}: same test rows; oracle = the label's expectation",
+        box=None,
+        collapse_padding=True,
+        pad_edge=False,
     )
-    candidates.add_column("candidate")
+    candidates.add_column("candidate", no_wrap=True)
     for name in ZOO_COLUMNS:
-        candidates.add_column(name, justify="right")
+        candidates.add_column(name, justify="right", no_wrap=True, min_width=len(name))
     order = [*BASELINES, *LEARNED, "oracle"]
     records = sorted(
         zoo.to_dict("records"),
@@ -287,7 +291,7 @@ def summary_tables(warehouse_path: Path, backtest_id: str, zoo_version: str) -> 
         candidates.add_row(
             record["candidate"],
             *(
-                _formatted(record[c], "{:.2f}" if c in ("hac_t", "oracle_share") else "{:.4f}")
+                _formatted(record[c], "{:.2f}" if c in ("hac_t", "oracle_share") else "{:.3f}")
                 for c in ZOO_COLUMNS
             ),
         )
