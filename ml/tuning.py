@@ -531,7 +531,8 @@ def tune(
 
     Runs trials until the study holds ``n_trials`` finished (completed or pruned)
     trials; a second identical call runs none. ``n_workers > 1`` runs the trials in that
-    many processes sharing ``storage`` (which must then be an RDB URL). ``horizon``
+    many processes sharing ``storage`` (which must then be an RDB URL): this one and
+    ``n_workers - 1`` spawned ones. ``horizon``
     (label days) sets the HAC lag of each trial's t-statistic. ``on_trial`` receives one
     progress line per trial of this process.
     """
@@ -560,23 +561,26 @@ def tune(
         if not study.get_trials(deepcopy=False):
             space = effective_space(family, problem.min_train_rows)
             study.enqueue_trial(_clipped(FIRST_TRIALS[family], space))
-        with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn")) as pool:
-            list(
-                pool.map(
+        # this process is worker 0 (its trials' fold predictions stay at hand); the
+        # others are spawned processes
+        with ProcessPoolExecutor(n_workers - 1, mp_context=get_context("spawn")) as pool:
+            others = [
+                pool.submit(
                     _work_in_subprocess,
-                    [
-                        {
-                            **common,
-                            "problem": problem,
-                            "family": family,
-                            "seed": seed,
-                            "threads": threads,
-                            "worker": w + 1,
-                        }
-                        for w in range(n_workers)
-                    ],
+                    {
+                        **common,
+                        "problem": problem,
+                        "family": family,
+                        "seed": seed,
+                        "threads": threads,
+                        "worker": w,
+                    },
                 )
-            )
+                for w in range(1, n_workers)
+            ]
+            _work(runner, **common, worker=0, on_trial=on_trial)
+            for other in others:
+                other.result()
         study = _open_study(storage, study_name, fingerprint, seed, 0)
     else:
         study = _work(runner, **common, worker=0, on_trial=on_trial)
