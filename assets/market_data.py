@@ -99,6 +99,7 @@ def build_raw_ohlcv(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinit
                 end=context.partition_time_window.end.date() - timedelta(days=1),
                 universe=settings.universe_symbols() or settings.universe_size(),
                 seed=settings.seed,
+                oracle_from=days[0],
             )
             bars, oracle = data.bars, data.oracle
             mode, origin = "replace", SOURCE_ORIGIN

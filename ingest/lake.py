@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ingest.schema import ADJ_CLOSE, BAR_COLUMNS, empty_bars
+from ingest.simulator import ORACLE_COLUMNS
 
 if TYPE_CHECKING:
     from ingest.sources import RejectedFile
@@ -135,12 +136,14 @@ def stored_symbols(lake_root: Path) -> set[str]:
 
 
 def oracle_dir(lake_root: Path) -> Path:
-    """The folder of the simulator's true expected returns, partitioned like the bars."""
+    """The folder of the simulator's oracle (each label's conditional expectation),
+    partitioned like the bars."""
     return Path(lake_root) / "raw" / "oracle"
 
 
 def write_oracle(lake_root: Path, oracle: pd.DataFrame) -> list[Path]:
-    """Write ``oracle`` (symbol, date, expected_ret_1d) as ``date=YYYY-MM-DD/oracle.parquet``.
+    """Write ``oracle`` (symbol, date, then ``ORACLE_COLUMNS``) as
+    ``date=YYYY-MM-DD/oracle.parquet``.
 
     One atomic file per day present, replaced as a whole, like the bars beside it.
     """
@@ -153,9 +156,10 @@ def write_oracle(lake_root: Path, oracle: pd.DataFrame) -> list[Path]:
         {
             "symbol": pa.array(oracle["symbol"].to_numpy(dtype=object)[order], pa.string()),
             "date": pa.array(days[order], pa.date32()),
-            "expected_ret_1d": pa.array(
-                oracle["expected_ret_1d"].to_numpy(dtype="float64")[order], pa.float64()
-            ),
+            **{
+                name: pa.array(oracle[name].to_numpy(dtype="float64")[order], pa.float64())
+                for name in ORACLE_COLUMNS
+            },
         }
     )
     return _write_day_slices(
@@ -164,19 +168,20 @@ def write_oracle(lake_root: Path, oracle: pd.DataFrame) -> list[Path]:
 
 
 def read_oracle(lake_root: Path) -> pd.DataFrame:
-    """Every stored oracle row (symbol, date as datetime64, expected_ret_1d); may be empty."""
+    """Every stored oracle row (symbol, date as datetime64, then ``ORACLE_COLUMNS``);
+    may be empty."""
     files = sorted(str(p) for p in oracle_dir(lake_root).glob("date=????-??-??/*.parquet"))
     if not files:
         return pd.DataFrame(
             {
                 "symbol": pd.Series(dtype=object),
                 "date": pd.Series(dtype="datetime64[ns]"),
-                "expected_ret_1d": pd.Series(dtype="float64"),
+                **{name: pd.Series(dtype="float64") for name in ORACLE_COLUMNS},
             }
         )
     with duckdb.connect() as con:
         frame = con.execute(
-            "select symbol, date::timestamp as date, expected_ret_1d "
+            f"select symbol, date::timestamp as date, {', '.join(ORACLE_COLUMNS)} "
             "from read_parquet(?, hive_partitioning = false) order by symbol, date",
             [files],
         ).df()

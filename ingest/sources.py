@@ -45,7 +45,7 @@ from ingest.simulator import SimulatorConfig, simulate_market
 
 SOURCE_KINDS = ("simulator", "sample", "csv", "parquet", "yfinance")
 DIRECTORY_KINDS = ("csv", "parquet")
-DEFAULT_SIMULATOR_SYMBOLS = 50
+DEFAULT_SIMULATOR_SYMBOLS = 100
 _VALID_FORMS = "simulator, sample, yfinance, csv:DIR, parquet:DIR"
 _YFINANCE_EXTRA = "uv sync --extra yfinance"
 
@@ -87,8 +87,8 @@ class RejectedFile:
 
 @dataclass
 class SourceData:
-    """Canonical bars, plus the true expected returns when the source knows them, and the
-    files of a directory source that were rejected."""
+    """Canonical bars, plus the oracle (each label's conditional expectation) when the
+    source knows it, and the files of a directory source that were rejected."""
 
     bars: pd.DataFrame
     oracle: pd.DataFrame | None
@@ -122,6 +122,7 @@ def load_source(
     universe: list[str] | int | None,
     seed: int = 7,
     max_file_bytes: int = MAX_FILE_BYTES,
+    oracle_from: date | None = None,
 ) -> SourceData:
     """Load canonical bars for ``start..end`` (inclusive) from ``spec``.
 
@@ -132,13 +133,16 @@ def load_source(
     because truncating a user's data to an arbitrary count would silently drop symbols.
     For ``yfinance`` the universe must be a list (Yahoo has no "every symbol"), and each
     symbol must come back with bars (see :func:`read_yfinance`).
-    ``seed`` only matters for the simulator. A listed symbol whose file was rejected is
-    not an error: the rejection says why it is missing.
+    ``seed`` and ``oracle_from`` (the first day that needs oracle rows; default: every
+    day) only matter for the simulator. A listed symbol whose file was rejected is not an
+    error: the rejection says why it is missing.
     """
     if end < start:
         raise ValueError(f"end ({end}) is before start ({start})")
     if spec.kind == "simulator":
-        return _load_simulator(start=start, end=end, universe=universe, seed=seed)
+        return _load_simulator(
+            start=start, end=end, universe=universe, seed=seed, oracle_from=oracle_from
+        )
     if spec.kind == "yfinance":
         return SourceData(bars=read_yfinance(universe, start=start, end=end), oracle=None)
     rejected: list[RejectedFile] = []
@@ -290,7 +294,12 @@ def _yfinance_to_bars(raw: pd.DataFrame | None, symbols: list[str]) -> pd.DataFr
 
 
 def _load_simulator(
-    *, start: date, end: date, universe: list[str] | int | None, seed: int
+    *,
+    start: date,
+    end: date,
+    universe: list[str] | int | None,
+    seed: int,
+    oracle_from: date | None,
 ) -> SourceData:
     if isinstance(universe, list | tuple):
         shown = ", ".join(universe[:3]) + (", ..." if len(universe) > 3 else "")
@@ -300,7 +309,10 @@ def _load_simulator(
     n_symbols = DEFAULT_SIMULATOR_SYMBOLS if universe is None else universe
     if n_symbols < 1:
         raise ValueError(f"the simulator needs at least 1 symbol, got {n_symbols}")
-    market = simulate_market(SimulatorConfig(n_symbols=n_symbols, start=start, end=end, seed=seed))
+    market = simulate_market(
+        SimulatorConfig(n_symbols=n_symbols, start=start, end=end, seed=seed),
+        oracle_from=oracle_from,
+    )
     return SourceData(bars=market.bars, oracle=market.oracle)
 
 

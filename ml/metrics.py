@@ -135,9 +135,10 @@ def ic_summary(
     - ``icir``: mean daily IC / std (ddof=1) of daily IC, not annualised (as Qlib
       reports it); NaN with fewer than two dates or a constant IC;
     - ``hit_rate``: see ``_hit_rate``;
-    - ``oracle_ic``: mean daily Pearson IC of ``oracle_col`` against the label, the
-      ceiling a perfect model of the data generator would reach (the simulator knows
-      it); NaN when no oracle column is given or the frame does not have it;
+    - ``oracle_ic``: mean daily Pearson IC of ``oracle_col`` against the label: the
+      label's conditional expectation given the simulator's state, the best any model
+      does on average (not a bound on one sample); NaN when no oracle column is given
+      or the frame does not have it;
     - ``n_dates``: number of dates with a defined daily IC (a float, like the rest).
 
     Every value is a plain float, so the dict can go straight to MLflow or DuckDB.

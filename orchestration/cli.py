@@ -300,48 +300,94 @@ def _print_profile(
     console.print(f"profile: {path}")
 
 
-def _print_summary(settings: Settings, result: ExecuteInProcessResult) -> None:
+BACKTEST_ROWS = (
+    ("Sharpe", "sharpe", "{:.2f}"),
+    ("CAGR", "cagr", "{:.2%}"),
+    ("Max drawdown", "max_drawdown", "{:.2%}"),
+    ("Volatility", "volatility", "{:.2%}"),
+    ("Turnover (annual)", "turnover", "{:.1f}"),
+    ("Deflated Sharpe (prob.)", "deflated_sharpe", "{:.2f}"),
+    ("IC", "ic", "{:.4f}"),
+    ("Rank IC", "rank_ic", "{:.4f}"),
+    ("ICIR", "icir", "{:.3f}"),
+    ("Oracle IC (simulator)", "oracle_ic", "{:.4f}"),
+    ("Benchmark Sharpe", "benchmark_sharpe", "{:.2f}"),
+)
+ZOO_COLUMNS = ("cv_rank_ic", "test_ic", "test_rank_ic", "icir", "hac_t", "oracle_share")
+
+
+def _formatted(value: object, fmt: str) -> str:
+    number = float(value) if value is not None else math.nan
+    return fmt.format(number) if math.isfinite(number) else "n/a"
+
+
+def summary_tables(warehouse_path: Path, backtest_id: str, zoo_version: str) -> list[Table]:
+    """The run's summary from the warehouse: the backtest of the champion (with its
+    out-of-sample skill from `model_metrics`) and the model zoo of version
+    ``zoo_version`` (every candidate on the same test rows)."""
+    from ml.training import LEARNED
+    from ml.zoo import BASELINES
     from orchestration.warehouse import Warehouse
 
-    (materialization,) = result.asset_materializations_for_node("backtest")
-    backtest_id = materialization.metadata["backtest_id"].value
-    row = (
-        Warehouse(settings.warehouse_path)
-        .query(
-            """
+    warehouse = Warehouse(warehouse_path)
+    row = warehouse.query(
+        """
         select b.*, m.ic, m.rank_ic, m.icir, m.oracle_ic
         from backtest_metrics b
         left join model_metrics m using (model_name, model_version)
         where b.backtest_id = ?
         """,
-            [backtest_id],
-        )
-        .iloc[0]
-    )
+        [backtest_id],
+    ).iloc[0]
     period = f"{row['start_date']:%Y-%m-%d}..{row['end_date']:%Y-%m-%d}"
-    table = Table(
+    backtest = Table(
         title=f"backtest {row['backtest_id']}: {row['strategy']}, "
         f"{row['model_name']} v{row['model_version']}, {period}"
     )
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for label, name, fmt in (
-        ("Sharpe", "sharpe", "{:.2f}"),
-        ("CAGR", "cagr", "{:.2%}"),
-        ("Max drawdown", "max_drawdown", "{:.2%}"),
-        ("Volatility", "volatility", "{:.2%}"),
-        ("Turnover (annual)", "turnover", "{:.1f}"),
-        ("Deflated Sharpe (prob.)", "deflated_sharpe", "{:.2f}"),
-        ("IC", "ic", "{:.4f}"),
-        ("Rank IC", "rank_ic", "{:.4f}"),
-        ("ICIR", "icir", "{:.3f}"),
-        ("Oracle IC (simulator)", "oracle_ic", "{:.4f}"),
-        ("Benchmark Sharpe", "benchmark_sharpe", "{:.2f}"),
+    backtest.add_column("metric")
+    backtest.add_column("value", justify="right")
+    for label, name, fmt in BACKTEST_ROWS:
+        backtest.add_row(label, _formatted(row[name], fmt))
+
+    zoo = warehouse.query(
+        f"select candidate, {', '.join(ZOO_COLUMNS)} from model_zoo where model_version = ?",
+        [zoo_version],
+    )
+    # compact, so that the full column names fit 80 columns (a log file, a CI job)
+    candidates = Table(
+        title=f"model zoo of v{zoo_version}: same test rows; oracle = the label's expectation",
+        box=None,
+        collapse_padding=True,
+        pad_edge=False,
+    )
+    candidates.add_column("candidate", no_wrap=True)
+    for name in ZOO_COLUMNS:
+        candidates.add_column(name, justify="right", no_wrap=True, min_width=len(name))
+    order = [*BASELINES, *LEARNED, "oracle"]
+    records = sorted(
+        zoo.to_dict("records"),
+        key=lambda r: order.index(r["candidate"]) if r["candidate"] in order else len(order),
+    )
+    for record in records:
+        candidates.add_row(
+            record["candidate"],
+            *(
+                _formatted(record[c], "{:.2f}" if c in ("hac_t", "oracle_share") else "{:.3f}")
+                for c in ZOO_COLUMNS
+            ),
+        )
+    return [backtest, candidates]
+
+
+def _print_summary(settings: Settings, result: ExecuteInProcessResult) -> None:
+    (backtest,) = result.asset_materializations_for_node("backtest")
+    (zoo,) = result.asset_materializations_for_node("model_zoo")
+    backtest_id = str(backtest.metadata["backtest_id"].value)
+    for table in summary_tables(
+        settings.warehouse_path, backtest_id, str(zoo.metadata["model_version"].value)
     ):
-        value = float(row[name])
-        table.add_row(label, fmt.format(value) if math.isfinite(value) else "n/a")
-    console.print(table)
-    console.print(f"report: {settings.reports_dir / ('backtest_' + row['backtest_id'] + '.html')}")
+        console.print(table)
+    console.print(f"report: {settings.reports_dir / ('backtest_' + backtest_id + '.html')}")
 
 
 @app.command()

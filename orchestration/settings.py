@@ -19,7 +19,7 @@ from ingest.sources import SourceSpec, parse_source
 CHECKOUT = Path(__file__).resolve().parent.parent
 DEFAULT_START = date(2021, 1, 1)
 DEFAULT_END = date(2023, 12, 31)
-DEFAULT_N_SYMBOLS = 50
+DEFAULT_N_SYMBOLS = 100
 # The history that the `sample` source ships (bokeh-sampledata's stocks).
 SAMPLE_START = date(2000, 3, 1)
 SAMPLE_END = date(2013, 3, 1)

@@ -85,3 +85,81 @@ def test_ui_binds_loopback_unless_told(options, host, tmp_path, monkeypatch) -> 
     CliRunner().invoke(cli.app, ["ui", *options])
     (args,) = launched
     assert args[args.index("-h") + 1] == host
+
+
+def test_summary_shows_the_backtest_and_the_zoo_of_the_trained_version(tmp_path) -> None:
+    from datetime import date
+
+    import pandas as pd
+    from rich.console import Console
+
+    from orchestration.cli import summary_tables
+    from orchestration.warehouse import Warehouse
+
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    metrics = dict.fromkeys(
+        ("sharpe", "cagr", "max_drawdown", "volatility", "turnover", "deflated_sharpe"), 0.5
+    )
+    warehouse.replace_rows(
+        "backtest_metrics",
+        pd.DataFrame(
+            [
+                {
+                    "backtest_id": "b1",
+                    "strategy": "top5_long_only",
+                    "model_name": "alphadag_ranker",
+                    "model_version": "1",
+                    "start_date": date(2023, 3, 1),
+                    "end_date": date(2023, 12, 29),
+                    "benchmark_sharpe": 0.25,
+                    **metrics,
+                }
+            ]
+        ),
+        {"backtest_id": "b1"},
+    )
+    warehouse.replace_rows(
+        "model_metrics",
+        pd.DataFrame(
+            [
+                {
+                    "model_name": "alphadag_ranker",
+                    "model_version": "1",
+                    "ic": 0.0812,
+                    "rank_ic": 0.07,
+                    "icir": 0.4,
+                    "oracle_ic": 0.1,
+                }
+            ]
+        ),
+        {"model_version": "1"},
+    )
+    zoo = pd.DataFrame(
+        {
+            "candidate": ["oracle", "lightgbm", "ridge", "best_single_feature"],
+            "model_version": ["2"] * 4,
+            "cv_rank_ic": [float("nan"), 0.05, 0.04, 0.03],
+            "test_ic": [0.1, 0.0857, 0.06, 0.05],
+            "test_rank_ic": [0.09, 0.08, 0.05, 0.04],
+            "icir": [0.5, 0.4, 0.3, 0.2],
+            "hac_t": [6.0, 4.25, 3.0, 2.0],
+            "oracle_share": [1.0, 0.855, 0.6, 0.5],
+        }
+    )
+    warehouse.replace_rows("model_zoo", zoo, {"model_version": "2"})
+
+    console = Console(width=80, record=True)
+    for table in summary_tables(warehouse.path, "b1", "2"):
+        console.print(table)
+    text = console.export_text()
+    assert "backtest b1: top5_long_only" in text and "alphadag_ranker v1" in text
+    assert "0.0812" in text  # the champion's IC beside its backtest
+    assert "model zoo of v2" in text
+    # every column name whole at 80 columns
+    assert all(name in text for name in ("best_single_feature", "test_rank_ic", "oracle_share"))
+    zoo_lines = [line for line in text.splitlines() if "0.086" in line]
+    assert zoo_lines and "lightgbm" in zoo_lines[0] and "4.25" in zoo_lines[0]
+    # baselines first, the oracle last, whatever order the table holds them in
+    rows = [line.split()[0] for line in text.splitlines() if line.split()]
+    candidates = [name for name in rows if name in set(zoo["candidate"])]
+    assert candidates == ["best_single_feature", "ridge", "lightgbm", "oracle"]

@@ -12,9 +12,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ingest.lake import BARS_FILE, partition_dir, read_bars, write_partition, write_partitions
+from ingest.lake import (
+    BARS_FILE,
+    partition_dir,
+    read_bars,
+    read_oracle,
+    write_oracle,
+    write_partition,
+    write_partitions,
+)
 from ingest.schema import BAR_COLUMNS
-from ingest.simulator import SimulatorConfig, simulate_market
+from ingest.simulator import ORACLE_COLUMNS, SimulatorConfig, simulate_market
 
 DAY = date(2024, 1, 3)
 
@@ -158,3 +166,12 @@ def test_empty_lake_reads_as_empty_canonical_frame(tmp_path):
     out = read_bars(tmp_path)
     assert out.empty and list(out.columns) == BAR_COLUMNS
     assert out["date"].dtype == "datetime64[ns]"
+
+
+def test_oracle_round_trip_and_rewrite(tmp_path):
+    config = SimulatorConfig(n_symbols=3, start=date(2024, 1, 1), end=date(2024, 1, 12), seed=11)
+    oracle = simulate_market(config).oracle
+    assert read_oracle(tmp_path).columns.tolist() == ["symbol", "date", *ORACLE_COLUMNS]
+    write_oracle(tmp_path, oracle.sample(frac=1.0, random_state=0))  # any row order
+    write_oracle(tmp_path, oracle)  # a rewrite replaces each day, no duplicates
+    pd.testing.assert_frame_equal(read_oracle(tmp_path), oracle)

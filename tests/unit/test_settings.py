@@ -12,7 +12,7 @@ def test_defaults_are_the_fixed_simulator_history() -> None:
     settings = Settings.from_env({})
     assert settings.source == "simulator"
     assert (settings.start, settings.end) == (date(2021, 1, 1), date(2023, 12, 31))
-    assert settings.universe == 50
+    assert settings.universe == 100
     assert settings.home == Path("data").resolve()
 
 
@@ -67,7 +67,7 @@ def test_sample_source_defaults_to_its_shipped_history() -> None:
     narrowed = Settings.from_env({"ALPHADAG_SOURCE": "sample", "ALPHADAG_START": "2010-01-01"})
     assert (narrowed.start, narrowed.end) == (date(2010, 1, 1), date(2013, 3, 1))
     assert settings.describe_universe() == "all"  # a count only sizes the simulator
-    assert Settings.from_env({}).describe_universe() == "50"
+    assert Settings.from_env({}).describe_universe() == "100"
 
 
 def test_optuna_storage_is_any_sqlalchemy_url_defaulting_under_the_home(tmp_path) -> None:

@@ -171,7 +171,7 @@ def test_simulator_source_sizes_the_universe_and_has_an_oracle():
     assert data.oracle is not None and len(data.oracle) == len(data.bars)
     assert data.bars["date"].between(pd.Timestamp(START), pd.Timestamp(END)).all()
     default = load_source(SourceSpec("simulator"), start=START, end=END, universe=None)
-    assert default.bars["symbol"].nunique() == 50
+    assert default.bars["symbol"].nunique() == 100
 
 
 def test_simulator_source_rejects_symbol_names():
