@@ -11,7 +11,8 @@ researcher would try first, on identical rows, with the same statistics:
   development row with the best trial's parameters;
 - ``ensemble``: the per-date rank average of the two boosters;
 - ``oracle`` (simulated data only): the data generator's conditional expectation of
-  the label, the ceiling.
+  the very label scored (same horizon and timing), given its state at the feature date:
+  the best any model does on average, though not a bound on one test sample.
 
 Per candidate: ``cv_rank_ic`` (mean fold rank IC), and on the test rows ``test_ic``
 (Pearson), ``test_rank_ic``, ``icir``, the Newey-West ``hac_t`` of the daily rank IC,
