@@ -8,16 +8,27 @@ is joined through Feast and appended to the Parquet file as it comes: the file h
 same rows, values and (date, symbol) order as one join of every label, and the process
 holds one batch at a time.
 
+Feast's DuckDB store joins each entity row with every feature row of its symbol and
+then keeps the newest within the TTL, so the work grows with the length of the history
+(10 years: 2,600 candidate rows per entity row). A batch of dates [first, last] can
+only ever match feature rows dated [first - TTL, last], so each batch is joined against
+that slice of the export: a scratch registry holds the same views and service over a
+scratch file that is rewritten for every batch. The answers are the same rows Feast
+would pick from the whole export.
+
 No feast import at module level (`historical_features` brings it in when a set is built).
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import pandas as pd
 
 from feature_repo.files import write_feature_batches
@@ -77,6 +88,19 @@ def _labels(query: Query, first: Any, last: Any) -> pd.DataFrame:
     )
 
 
+def write_feature_slice(features_file: Path, target: Path, first: Any, last: Any) -> None:
+    """Copy the export's rows dated `first`..`last` (inclusive) to `target`, atomically."""
+    tmp = target.with_name(target.name + ".tmp")
+    first_day, last_day = pd.Timestamp(first).date(), pd.Timestamp(last).date()
+    with duckdb.connect() as con:
+        con.execute(
+            f"copy (select * from read_parquet('{features_file}') "
+            f"where date between date '{first_day}' and date '{last_day}') "
+            f"to '{tmp}' (format parquet)"
+        )
+    os.replace(tmp, target)
+
+
 def build_training_set(
     store: FeatureStore,
     repo: FeatureRepo,
@@ -89,23 +113,40 @@ def build_training_set(
     """Join `fct_labels` with the repo's feature service point in time, one date range
     at a time, and write the result to `path` atomically, tagged with the service.
 
-    `on_batch(index, count, frame)` is called after each batch is joined (progress).
+    `store` must have the service registered (`feast_apply`); `on_batch(index, count,
+    frame)` is called after each batch is joined (progress).
     """
-    from feature_repo.store import historical_features
+    from feature_repo.definitions import build_feature_repo
+    from feature_repo.store import apply_repo, historical_features, open_store, registered_service
+    from feature_repo.views import FEATURE_TTL
 
+    registered_service(store, repo)
     counts = query("select date, count(*) as n from fct_labels group by date order by date", [])
     if counts.empty:
         raise ValueError("fct_labels holds no rows: materialize the dbt models first")
     ranges = date_batches(counts.set_index("date")["n"], max_rows)
+    features_file = Path(repo.source.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
 
-    def batches() -> Iterator[pd.DataFrame]:
-        for index, (first, last) in enumerate(ranges):
-            frame = historical_features(store, repo, _labels(query, first, last))
-            if on_batch is not None:
-                on_batch(index, len(ranges), frame)
-            yield frame
+    with tempfile.TemporaryDirectory(prefix=".training-", dir=path.parent) as scratch_dir:
+        scratch = Path(scratch_dir)
+        sliced = build_feature_repo(scratch / "features")
+        slice_file = Path(sliced.source.path)
+        slice_file.parent.mkdir(parents=True)
 
-    written = write_feature_batches(batches(), path, repo.service.name)
+        def batches() -> Iterator[pd.DataFrame]:
+            slice_store = None
+            for index, (first, last) in enumerate(ranges):
+                write_feature_slice(features_file, slice_file, first - FEATURE_TTL, last)
+                if slice_store is None:
+                    slice_store = open_store(scratch)
+                    apply_repo(slice_store, sliced)
+                frame = historical_features(slice_store, sliced, _labels(query, first, last))
+                if on_batch is not None:
+                    on_batch(index, len(ranges), frame)
+                yield frame
+
+        written = write_feature_batches(batches(), path, repo.service.name)
     return TrainingSet(
         rows=written.rows,
         first_date=ranges[0][0],
