@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import psutil
 
@@ -69,13 +70,14 @@ def run_sampled(
     interval: float = 0.5,
     timeout: float | None = None,
     log: Path | None = None,
+    echo: TextIO | None = None,
 ) -> SampledRun:
     """Run `argv`, sampling the RSS of its process tree every `interval` seconds.
 
-    Its output (stdout and stderr) is kept and, when `log` is given, also written there
-    as it comes, so a long run can be followed.
+    Its output (stdout and stderr) is kept and, as it comes, also written to the file
+    `log` and to the stream `echo` when given, so a long run can be followed.
     """
-    sink = log.open("w") if log else None
+    sinks = [s for s in (log.open("w") if log else None, echo) if s is not None]
     process = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -99,7 +101,7 @@ def run_sampled(
     assert process.stdout is not None
     for line in process.stdout:
         lines.append(line)
-        if sink:
+        for sink in sinks:
             sink.write(line)
             sink.flush()
         if deadline and time.monotonic() > deadline:
@@ -109,8 +111,8 @@ def run_sampled(
     run.returncode = process.wait()
     done.set()
     sampler.join()
-    if sink:
-        sink.close()
+    if log is not None:
+        sinks[0].close()
     run.output = "".join(lines)
     return run
 
@@ -147,7 +149,7 @@ def describe(run: SampledRun) -> str:
 
 
 def main(argv: list[str]) -> int:
-    run = run_sampled(argv, log=Path("/dev/stdout"))
+    run = run_sampled(argv, echo=sys.stdout)
     print(describe(run))
     return run.returncode
 

@@ -6,6 +6,7 @@ closed at once, and every asset that writes here shares the `warehouse` pool.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +16,7 @@ import duckdb
 import pandas as pd
 
 WAREHOUSE_POOL = "warehouse"
+MEMORY_LIMIT_ENV = "ALPHADAG_DUCKDB_MEMORY_LIMIT"
 
 # Another process (dbt, the web server) may hold the file for a moment.
 _LOCK_RETRIES = 20
@@ -63,6 +65,8 @@ class Warehouse:
         destination.parent.mkdir(parents=True, exist_ok=True)
         tmp = destination.with_name(destination.name + ".tmp")
         with self._connect(read_only=True) as con:
+            # the same bound as dbt's (profiles.yml): a sorted export spills beyond it
+            con.execute(f"set memory_limit = '{os.environ.get(MEMORY_LIMIT_ENV, '4GB')}'")
             con.execute(f"copy ({sql}) to '{tmp}' (format parquet)")
             rows = con.execute(f"select count(*) from read_parquet('{tmp}')").fetchone()
         tmp.replace(destination)
