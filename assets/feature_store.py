@@ -5,6 +5,7 @@ the definitions (`feature_repo.catalog` and `feature_repo.files` do not import i
 """
 
 import dagster as dg
+import pandas as pd
 
 from feature_repo.catalog import definitions_version, export_sql, load_catalog
 from feature_repo.files import newest_day_and_symbols, write_features
@@ -78,33 +79,43 @@ def feast_apply(
     pool=WAREHOUSE_POOL,
     description=(
         "Point-in-time join of fct_labels with the feature service: each (symbol, date) "
-        "gets the newest features at or before that date. Parquet tagged with the service."
+        "gets the newest features at or before that date. Built in date batches appended "
+        "to one Parquet file, tagged with the service."
     ),
 )
 def training_set(
     context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]
 ) -> dg.MaterializeResult:
     from feature_repo.definitions import build_feature_repo
-    from feature_repo.store import historical_features, open_store
+    from feature_repo.store import open_store
+    from feature_repo.training import build_training_set
 
-    labels = Warehouse(settings.warehouse_path).query(
-        "select symbol, date, fwd_ret_1d, fwd_ret_5d, fwd_ret_1d_rank, fwd_ret_5d_rank "
-        "from fct_labels order by date, symbol"
-    )
     repo = build_feature_repo(settings.features_dir)
-    context.log.info(f"point-in-time join of {len(labels)} label rows through {repo.service.name}")
-    frame = historical_features(open_store(settings.home), repo, labels)
-    data_version = write_features(frame, settings.training_set_path, repo.service.name)
+
+    def progress(index: int, count: int, frame: pd.DataFrame) -> None:
+        context.log.info(
+            f"batch {index + 1}/{count}: {len(frame)} label rows through {repo.service.name}, "
+            f"{frame['date'].min():%Y-%m-%d} .. {frame['date'].max():%Y-%m-%d}"
+        )
+
+    built = build_training_set(
+        open_store(settings.home),
+        repo,
+        Warehouse(settings.warehouse_path).query,
+        settings.training_set_path,
+        on_batch=progress,
+    )
     return dg.MaterializeResult(
         metadata={
-            "rows": len(frame),
+            "rows": built.rows,
+            "batches": built.batches,
             "features": len(repo.model_feature_names()),
             "feature_service": repo.service.name,
-            "first_date": str(frame["date"].min().date()),
-            "last_date": str(frame["date"].max().date()),
+            "first_date": str(pd.Timestamp(built.first_date).date()),
+            "last_date": str(pd.Timestamp(built.last_date).date()),
             "path": dg.MetadataValue.path(str(settings.training_set_path)),
         },
-        data_version=dg.DataVersion(data_version),
+        data_version=dg.DataVersion(built.data_version),
     )
 
 

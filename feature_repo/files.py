@@ -4,6 +4,10 @@ feature service that produced them. No feast import: models read the tag cheaply
 from __future__ import annotations
 
 import hashlib
+import os
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -12,21 +16,65 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ingest.lake import write_table_atomic
-
 FEATURE_SERVICE_KEY = b"alphadag.feature_service"
+
+
+@dataclass(frozen=True)
+class WrittenFeatures:
+    """How many rows a feature file holds, and its data version."""
+
+    rows: int
+    data_version: str
 
 
 def write_features(frame: pd.DataFrame, path: Path, feature_service: str) -> str:
     """Write `frame` atomically (temp file, then rename) and return its data version, a
     hash of the file: the same rows give the same version, so downstream assets can tell
     a rerun that changed nothing."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    table = table.replace_schema_metadata(
-        {**(table.schema.metadata or {}), FEATURE_SERVICE_KEY: feature_service.encode()}
-    )
-    write_table_atomic(table, path)
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return write_feature_batches([frame], path, feature_service).data_version
+
+
+def write_feature_batches(
+    batches: Iterable[pd.DataFrame], path: Path, feature_service: str
+) -> WrittenFeatures:
+    """Append frames of the same columns to one Parquet file as they come, atomically
+    (the file appears, renamed from a temp file, only once every batch is written).
+
+    Every batch is cast to the first one's schema, which carries the feature service.
+    Only one batch is held at a time, so a file larger than memory can be written.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+    writer: pq.ParquetWriter | None = None
+    rows = 0
+    try:
+        for frame in batches:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                schema = table.schema.with_metadata(
+                    {**(table.schema.metadata or {}), FEATURE_SERVICE_KEY: feature_service.encode()}
+                )
+                writer = pq.ParquetWriter(tmp, schema)
+            writer.write_table(table.cast(writer.schema))
+            rows += len(frame)
+        if writer is None:
+            raise ValueError(f"no batch to write to {path}")
+        writer.close()
+        os.replace(tmp, path)
+    finally:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+    return WrittenFeatures(rows, _file_hash(path))
+
+
+def _file_hash(path: Path, chunk: int = 1 << 24) -> str:
+    """The first 16 hex digits of the file's SHA-256, read in chunks (it may not fit in memory)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def feature_service_of(path: Path) -> str:

@@ -71,6 +71,7 @@ def timed_event_writes(instance: dg.DagsterInstance) -> Iterator[EventWriteTimer
 @dataclass
 class StepProfile:
     step: str
+    started: float  # epoch seconds
     wall: float
     compute: float
     event_writes: float
@@ -183,6 +184,7 @@ def profile_run(
         steps.append(
             StepProfile(
                 step=step,
+                started=started,
                 wall=wall,
                 compute=min(compute, wall),
                 event_writes=own_writes,

@@ -11,6 +11,7 @@ Values travel as parameters. Names and paths, which DuckDB cannot take as parame
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,9 +22,9 @@ import pandas as pd
 
 WAREHOUSE_POOL = "warehouse"
 # Stores that overlapping runs must not write at once either: Feast's file registry and
-# SQLite online store, and the Optuna study with the MLflow registry.
+# SQLite online store.
 FEATURE_STORE_POOL = "feature_store"
-MODEL_POOL = "model"
+MEMORY_LIMIT_ENV = "ALPHADAG_DUCKDB_MEMORY_LIMIT"
 
 # Another process (dbt, the web server) may hold the file for a moment.
 _LOCK_RETRIES = 20
@@ -83,6 +84,9 @@ class Warehouse:
         destination.parent.mkdir(parents=True, exist_ok=True)
         tmp = destination.with_name(destination.name + ".tmp")
         with self._connect(read_only=True) as con:
+            # the same bound as dbt's (profiles.yml): a sorted export spills beyond it
+            memory_limit = os.environ.get(MEMORY_LIMIT_ENV, "4GB")
+            con.execute(f"set memory_limit = {quote_literal(memory_limit)}")
             con.execute(f"copy ({sql}) to {quote_literal(str(tmp))} (format parquet)")
             rows = con.execute("select count(*) from read_parquet(?)", [str(tmp)]).fetchone()
         tmp.replace(destination)

@@ -213,3 +213,44 @@ def test_feast_command_line_applies_the_same_objects(tmp_path: Path) -> None:
         text=True,
     ).stdout
     assert build_feature_repo(tmp_path / "lake" / "features").service.name in listed
+
+
+def test_training_set_in_date_batches_equals_one_join(store_home, tmp_path: Path) -> None:
+    import duckdb
+
+    from feature_repo.files import feature_service_of, write_features
+    from feature_repo.store import historical_features
+    from feature_repo.training import LABEL_COLUMNS, build_training_set
+    from orchestration.warehouse import Warehouse
+
+    _, store, repo, export = store_home
+    rng = np.random.default_rng(11)
+    # PIT every day of January and GONE after its last row: rows whose newest features
+    # are days old, at the start of a batch too (the batch must see them within the TTL)
+    extra = [(PIT, d) for d in pd.bdate_range("2024-01-01", "2024-01-31").date]
+    extra += [(GONE, d) for d in pd.bdate_range("2024-02-01", "2024-02-20").date]
+    keys = pd.concat([export[["symbol", "date"]], pd.DataFrame(extra, columns=["symbol", "date"])])
+    keys = keys.drop_duplicates().reset_index(drop=True)
+    labels = keys.assign(**{column: rng.normal(size=len(keys)) for column in LABEL_COLUMNS})
+    labels.loc[labels.index[::5], "fwd_ret_5d"] = np.nan  # the last days have no label yet
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create table fct_labels as select * from labels")
+    query = Warehouse(warehouse).query
+
+    ordered = query("select * from fct_labels order by date, symbol", [])
+    one_join = tmp_path / "one_join.parquet"
+    write_features(historical_features(store, repo, ordered), one_join, repo.service.name)
+    batched = tmp_path / "batched.parquet"
+    built = build_training_set(store, repo, query, batched, max_rows=40)
+
+    assert built.batches > 3
+    assert built.rows == len(labels)
+    assert feature_service_of(batched) == feature_service_of(one_join) == repo.service.name
+    joined = pd.read_parquet(batched)
+    pd.testing.assert_frame_equal(joined, pd.read_parquet(one_join))
+    # the TTL reaches back across batches: GONE's last row (02-01) serves it to 02-08
+    first = repo.model_feature_names()[0]
+    gone = joined[joined["symbol"] == GONE].set_index("date")[first]
+    assert gone[pd.Timestamp("2024-02-08")] == gone[pd.Timestamp("2024-02-01")]
+    assert gone[pd.Timestamp("2024-02-09") :].isna().all()
