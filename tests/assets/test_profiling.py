@@ -25,6 +25,7 @@ def slow() -> None:
 def chatty(context: dg.AssetExecutionContext) -> None:
     for n in range(20):
         context.log.info(f"line {n}")
+    time.sleep(0.1)  # longer than the dbt time the test records for it
 
 
 def test_a_runs_profile_splits_compute_from_event_writes(tmp_path: Path) -> None:
