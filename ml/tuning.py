@@ -416,22 +416,30 @@ def _finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(deepcopy=False, states=states)
 
 
+def _sampler(seed: int, worker: int, finished: int) -> optuna.samplers.TPESampler:
+    """The sampler of a worker's next trial, seeded by how many trials the study has
+    finished: a study resumed after a killed process (whose trial is then marked FAIL)
+    proposes what an uninterrupted one would have, since TPE ignores failed trials."""
+    import optuna
+
+    return optuna.samplers.TPESampler(
+        seed=int(np.random.SeedSequence([seed, worker, finished]).generate_state(1)[0]),
+        n_startup_trials=_TPE_STARTUP_TRIALS,
+        multivariate=True,
+        constant_liar=True,
+    )
+
+
 def _open_study(
     storage: str | None, study_name: str, fingerprint: str, seed: int, worker: int
 ) -> optuna.Study:
     import optuna
 
-    sampler = optuna.samplers.TPESampler(
-        seed=int(np.random.SeedSequence([seed, worker]).generate_state(1)[0]),
-        n_startup_trials=_TPE_STARTUP_TRIALS,
-        multivariate=True,
-        constant_liar=True,
-    )
     pruner = optuna.pruners.MedianPruner(n_startup_trials=_PRUNER_STARTUP_TRIALS, n_warmup_steps=1)
     study = optuna.create_study(
         storage=storage,
         study_name=study_name,
-        sampler=sampler,
+        sampler=_sampler(seed, worker, finished=0),
         pruner=pruner,
         direction="maximize",
         load_if_exists=True,
@@ -471,11 +479,10 @@ def _work(
     try:
         study = _open_study(storage, study_name, fingerprint, runner.seed, worker)
         space = effective_space(family, problem.min_train_rows)
-        if worker == 0 and not study.get_trials(deepcopy=False):
+        waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+        if worker == 0 and not _finished(study) and not waiting:
+            # also after a first trial that a killed process left failed
             study.enqueue_trial(_clipped(FIRST_TRIALS[family], space))
-        remaining = n_trials - len(_finished(study))
-        if remaining <= 0:
-            return study
         started = time.perf_counter()
 
         def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -494,17 +501,11 @@ def _work(
                 f"{time.perf_counter() - started:.0f}s elapsed"
             )
 
-        study.optimize(
-            _objective(runner, space, horizon),
-            n_trials=remaining,
-            callbacks=[
-                optuna.study.MaxTrialsCallback(
-                    n_trials,
-                    states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED),
-                ),
-                report,
-            ],
-        )
+        objective = _objective(runner, space, horizon)
+        # one trial at a time, each with a sampler seeded by the trials finished so far
+        while (finished := len(_finished(study))) < n_trials:
+            study.sampler = _sampler(runner.seed, worker, finished)
+            study.optimize(objective, n_trials=1, callbacks=[report])
         return study
     finally:
         optuna.logging.set_verbosity(previous)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import numpy as np
 import optuna
 import pandas as pd
@@ -229,3 +231,27 @@ def test_hac_t_shrinks_for_autocorrelated_series() -> None:
     assert hac_t_stat(overlapping, lags=5) < 0.6 * plain
     iid_plain = noise.mean() / (noise.std(ddof=1) / np.sqrt(len(noise)))
     assert hac_t_stat(noise, lags=0) == pytest.approx(iid_plain, rel=0.01)
+
+
+def test_a_study_resumed_after_a_killed_trial_ends_as_an_uninterrupted_one(
+    tmp_path, problem
+) -> None:
+    clean = f"sqlite:///{tmp_path / 'clean.db'}"
+    tune(problem, "lightgbm", n_trials=5, seed=3, storage=clean, study_name="s", threads=1)
+
+    cut = f"sqlite:///{tmp_path / 'cut.db'}"
+    tune(problem, "lightgbm", n_trials=2, seed=3, storage=cut, study_name="s", threads=1)
+    # what a process killed in its third trial leaves: a RUNNING trial nobody owns
+    study = optuna.load_study(study_name="s", storage=cut)
+    orphan = study.ask()
+    orphan.set_user_attr("owner_process", f"{socket.gethostname()}:999999999:0.000")
+    resumed = tune(problem, "lightgbm", n_trials=5, seed=3, storage=cut, study_name="s", threads=1)
+
+    def finished_params(storage: str) -> list[dict]:
+        trials = optuna.load_study(study_name="s", storage=storage).trials
+        return [t.params for t in trials if t.state != optuna.trial.TrialState.FAIL]
+
+    assert finished_params(cut) == finished_params(clean)
+    states = [t.state for t in optuna.load_study(study_name="s", storage=cut).trials]
+    assert states.count(optuna.trial.TrialState.FAIL) == 1
+    assert resumed.n_trials == 5
