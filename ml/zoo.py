@@ -23,6 +23,7 @@ Pearson; ``oracle_rank_share`` is rank over rank).
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,7 +115,15 @@ def _rank_ic_by_feature(
     yy = pd.Series(dy * dy).groupby(dates, sort=False).sum()
     with np.errstate(invalid="ignore", divide="ignore"):
         ic = by.to_numpy() / np.sqrt(xx.to_numpy() * yy.to_numpy()[:, None])
-    return np.nanmean(np.where(np.isfinite(ic), ic, np.nan), axis=0)
+    return _nanmean_columns(np.where(np.isfinite(ic), ic, np.nan))
+
+
+def _nanmean_columns(values: np.ndarray) -> np.ndarray:
+    """Column means without NaN; NaN, silently, for a column that has no value (a feature
+    constant on every date of a fold)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(values, axis=0)
 
 
 @dataclass
@@ -141,7 +150,7 @@ def best_single_feature(
     per_fold = np.array(
         [_rank_ic_by_feature(ranked[v], label_ranks[v], dates[v]) for v in folds.valid]
     )
-    mean = np.nanmean(per_fold, axis=0)
+    mean = _nanmean_columns(per_fold)
     best = int(np.nanargmax(np.abs(mean)))
     sign = 1.0 if mean[best] >= 0 else -1.0
     return features[best], sign, [float(sign * v) for v in per_fold[:, best]]

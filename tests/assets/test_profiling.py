@@ -48,7 +48,7 @@ def test_a_runs_profile_splits_compute_from_event_writes(tmp_path: Path) -> None
         )
     steps = {step.step: step for step in profile.steps}
     assert list(steps) == ["slow", "chatty"]
-    assert steps["slow"].compute >= 0.3
+    assert steps["slow"].compute > 0.2  # its 0.3 s sleep, less the events it wrote
     assert steps["chatty"].dbt_execution == 0.05
     assert steps["chatty"].compute == 0.05
     assert steps["chatty"].events >= 20  # its log lines are events of its own
