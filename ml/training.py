@@ -11,6 +11,7 @@ for registration is the candidate with the best *fold* score among the learned o
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,6 +65,14 @@ class ZooConfig:
     @property
     def horizon(self) -> int:
         return LABEL_HORIZONS[self.target]
+
+    @property
+    def min_history_days(self) -> int:
+        """Business days a history needs for these splits: the test share at the end,
+        then the validation blocks of the folds and at least one block's worth of
+        training dates before them, with room for the labels' horizon and the purges."""
+        development = (self.n_folds + 1) * self.valid_dates
+        return math.ceil(development / (1 - self.test_frac)) + 3 * (self.horizon + 1)
 
 
 @dataclass

@@ -12,12 +12,12 @@ from __future__ import annotations
 import pandas as pd
 
 from ingest.sources import DIRECTORY_KINDS, directory_symbols, read_sample
+from ml.training import ZooConfig
 from orchestration.settings import Settings, SettingsError
 
-# One trading year. The model splits the dates chronologically into train, validation
-# (20%) and test (25%) with purge gaps of 6 days, and the longest feature window
-# (sma_200) needs 200 bars; a year leaves about 60 test days for the backtest.
-MIN_BUSINESS_DAYS = 250
+# What the model's default splits need (ml.training.ZooConfig.min_history_days): the
+# test dates, three walk-forward validation blocks and training dates before them.
+MIN_BUSINESS_DAYS = ZooConfig().min_history_days
 # The model scores each date by a cross-sectional rank IC (ml.metrics.MIN_NAMES_PER_DATE).
 MIN_SYMBOLS = 3
 

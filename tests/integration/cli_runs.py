@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = {"ALPHADAG_UNIVERSE": "4", "ALPHADAG_START": "2022-07-01", "ALPHADAG_END": "2023-06-30"}
+TINY = {"ALPHADAG_UNIVERSE": "4", "ALPHADAG_START": "2021-07-01", "ALPHADAG_END": "2023-06-30"}
 # Results tables and their keys. model_version is compared too: the same data must give
 # the same version however the runs went. backtest_id is not compared across homes: it
 # hashes the MLflow run id of the model, which is random per home.
