@@ -27,7 +27,9 @@ is imported inside the functions and its INFO output is muted while they run.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -120,10 +122,10 @@ def configure_mlflow(tracking_uri: str, artifact_root: Path, experiment: str = "
     """
     import mlflow
 
-    if tracking_uri.startswith("sqlite:///"):
-        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     artifact_root = Path(artifact_root).expanduser().resolve()
     artifact_root.mkdir(parents=True, exist_ok=True)
+    if tracking_uri.startswith("sqlite:///"):
+        _create_sqlite_store(Path(tracking_uri.removeprefix("sqlite:///")), artifact_root)
 
     with _quiet_mlflow():
         mlflow.set_tracking_uri(tracking_uri)
@@ -145,6 +147,31 @@ def configure_mlflow(tracking_uri: str, artifact_root: Path, experiment: str = "
                 client.restore_experiment(experiment_id)
         mlflow.set_experiment(experiment_id=experiment_id)
     return str(experiment_id)
+
+
+def _create_sqlite_store(path: Path, artifact_root: Path) -> None:
+    """Create MLflow's SQLite database if it does not exist, all at once.
+
+    MLflow builds its schema with a few dozen migrations on first use; a process killed
+    among them leaves a file on which every later run fails ("table ... already exists").
+    The schema is built in a temporary file, under a lock (runs may start together), and
+    renamed into place.
+    """
+    if path.exists():
+        return
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.with_name(f".{path.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        if path.exists():
+            return
+        staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        staged.unlink(missing_ok=True)
+        with _quiet_mlflow():
+            store = SqlAlchemyStore(f"sqlite:///{staged}", artifact_root.as_uri())
+            store.engine.dispose()
+        os.replace(staged, path)
 
 
 def _versions(client: MlflowClient, model_name: str) -> list[Any]:

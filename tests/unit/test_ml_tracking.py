@@ -8,6 +8,7 @@ except the idempotency test, which must leave it unchanged.
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,3 +207,17 @@ def test_configure_is_idempotent_and_uses_the_artifact_root(store: Store) -> Non
     assert len(logged) == 3
     requirements = (logged[0].parent / "requirements.txt").read_text()
     assert "lightgbm==" in requirements and "xgboost-cpu==" in requirements
+
+
+def test_the_sqlite_store_appears_whole(tmp_path: Path) -> None:
+    """MLflow's schema is built aside and renamed: the file either does not exist yet or
+    holds every table, so a process killed while building it leaves nothing behind."""
+    db = tmp_path / "mlflow" / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    experiment = configure_mlflow(uri, tmp_path / "artifacts")
+    assert db.exists() and not list(db.parent.glob("*.tmp"))
+    # a second process (or run) finds the complete store and its experiment
+    assert configure_mlflow(uri, tmp_path / "artifacts") == experiment
+    with sqlite3.connect(db) as con:
+        tables = {row[0] for row in con.execute("select name from sqlite_master")}
+    assert {"experiments", "runs", "registered_models", "model_versions"} <= tables
