@@ -22,7 +22,10 @@ should use Dagster's run monitoring instead.
 
 from __future__ import annotations
 
+import fcntl
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import psutil
@@ -122,6 +125,14 @@ def _alive(pid: int, seen_at: float) -> bool:
 
 def recover_at_startup() -> str:
     """Recover the runs of the instance under ``DAGSTER_HOME``; a line saying what was done
-    (empty when nothing was)."""
-    with dg.DagsterInstance.get() as instance:
-        return recover_orphaned_runs(instance).describe()
+    (empty when nothing was).
+
+    Processes starting together take turns here: the first to open a new home's instance
+    creates its SQLite databases, and Dagster's creation is not safe against another
+    process doing the same at that moment (each stamps its own schema version).
+    """
+    lock_path = Path(os.environ["DAGSTER_HOME"]) / ".startup.lock"
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        with dg.DagsterInstance.get() as instance:
+            return recover_orphaned_runs(instance).describe()
