@@ -436,14 +436,20 @@ def _open_study(
     import optuna
 
     pruner = optuna.pruners.MedianPruner(n_startup_trials=_PRUNER_STARTUP_TRIALS, n_warmup_steps=1)
-    study = optuna.create_study(
-        storage=storage,
-        study_name=study_name,
-        sampler=_sampler(seed, worker, finished=0),
-        pruner=pruner,
-        direction="maximize",
-        load_if_exists=True,
-    )
+    previous = optuna.logging.get_verbosity()
+    # Optuna announces each study it creates or loads at INFO; the caller logs progress
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=study_name,
+            sampler=_sampler(seed, worker, finished=0),
+            pruner=pruner,
+            direction="maximize",
+            load_if_exists=True,
+        )
+    finally:
+        optuna.logging.set_verbosity(previous)
     if study.direction != optuna.study.StudyDirection.MAXIMIZE:
         raise ValueError(f"study {study_name!r} exists with direction {study.direction.name}")
     stored = study.user_attrs.get("inputs_fingerprint")
