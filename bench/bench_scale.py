@@ -11,7 +11,7 @@ join of every label with the feature service) with `dagster asset materialize`. 
 model, predictions and backtest are not part of this figure (the detail says so). Each
 stage's wall time and peak go in the detail.
 
-Set ALPHADAG_BENCH_HOME to keep the home (and its 20-odd GB at full size) after the
+Set ALPHADAG_BENCH_HOME to keep the home (over 50 GB at full size, with DuckDB's spill) after the
 run; by default it is a temporary folder, removed at the end.
 """
 
