@@ -34,7 +34,8 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 DAGSTER_YAML = """\
-# Written by `alphadag`; edit freely (it is only written when missing).
+# Written by `alphadag`; edit freely (it is only written when missing, or when it lacks
+# the event log storage below).
 telemetry:
   enabled: false
 concurrency:
@@ -93,10 +94,10 @@ def _load_settings() -> Settings:
     dagster_home = Path(os.environ["DAGSTER_HOME"])
     dagster_home.mkdir(parents=True, exist_ok=True)
     instance_yaml = dagster_home / "dagster.yaml"
+    written = instance_yaml.read_text() if instance_yaml.exists() else ""
     # an instance written by an earlier alphadag without the batching event log gets it
-    if not instance_yaml.exists() or (
-        instance_yaml.read_text().startswith("# Written by `alphadag`")
-        and "event_log_storage" not in instance_yaml.read_text()
+    if not written or (
+        written.startswith("# Written by `alphadag`") and "event_log_storage" not in written
     ):
         # renamed into place: a run starting at the same moment never reads half of it
         staged = dagster_home / f".dagster.yaml.{os.getpid()}.tmp"
@@ -284,16 +285,13 @@ def _print_profile(
     writes: EventWriteTimer,
 ) -> None:
     from orchestration.profiling import dbt_execution_seconds, profile_run, profile_table
-    from orchestration.project import DBT_PROJECT
 
     profile = profile_run(
         instance,
         run_id,
         marks=marks,
         writes=writes,
-        dbt_execution=dbt_execution_seconds(
-            DBT_PROJECT.project_dir / DBT_PROJECT.target_path, run_id
-        ),
+        dbt_execution=dbt_execution_seconds(settings.dbt_target_dir, run_id),
     )
     console.print(profile_table(profile))
     path = profile.write(settings.home / "profiles" / f"{run_id}.json")
