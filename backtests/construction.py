@@ -1,0 +1,268 @@
+"""From scores to target weights: top-k books with a holding buffer, for many configurations at once.
+
+A *configuration* is one way of turning the same scores into a portfolio: how many
+names, how often it rebalances, how wide the holding buffer is. Sensitivity grids and
+baselines run hundreds of them on the same scores, so every function here works on a
+stack of configurations (axis 0) instead of looping over portfolios:
+
+- :func:`select_members` keeps, for each configuration and rebalancing date, the names
+  to hold. It is one compiled pass over the dates, vectorized over configurations.
+- :func:`book_weights` turns members into weights: equal or inverse-volatility,
+  long-only or dollar-neutral long-short, with position and gross-exposure limits and
+  an optional volatility target.
+
+Weights are *decisions*: a row dated ``t`` is decided after the close of ``t`` and is
+NaN on dates without a decision (between rebalances the book is held, not traded back
+to its weights). When the decision is traded is the simulator's business
+(:mod:`backtests.simulation`).
+
+The holding buffer is Qlib's TopkDropout idea: a held name is dropped only once it
+falls below rank ``top_k + n_drop``, so names near the cut-off do not churn in and
+out at every rebalance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numba
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "PortfolioSpec",
+    "book_weights",
+    "rebalance_rows",
+    "select_members",
+    "trailing_volatility",
+]
+
+TRADING_DAYS = 252
+
+
+@dataclass(frozen=True)
+class PortfolioSpec:
+    """How scores become a book. Frozen: derive variants with :func:`dataclasses.replace`.
+
+    Attributes:
+        top_k: names per side (long-only holds ``top_k`` names; long-short holds
+            ``top_k`` long and ``top_k`` short).
+        long_short: dollar-neutral long-short book (half the gross on each side)
+            instead of long-only.
+        rebalance_every: trading days between rebalances, counted from the first
+            scored date; match it to the label's horizon.
+        n_drop: holding buffer; a held name is kept while its rank is better than
+            ``top_k + n_drop``.
+        weighting: ``equal`` or ``inverse_vol`` (weights proportional to the inverse of
+            each name's trailing volatility) within each side.
+        vol_target: annualized volatility the book is scaled to (ex ante, from its
+            trailing returns at the decided weights), capped by ``max_gross``; None
+            keeps the gross at ``max_gross``.
+        vol_window: trading days of the trailing volatility estimates.
+        max_position: largest absolute weight of one name; what a cap removes stays in
+            cash.
+        max_gross: largest sum of absolute weights (1.0: no leverage).
+    """
+
+    top_k: int = 10
+    long_short: bool = False
+    rebalance_every: int = 5
+    n_drop: int = 5
+    weighting: Literal["equal", "inverse_vol"] = "equal"
+    vol_target: float | None = None
+    vol_window: int = 63
+    max_position: float = 1.0
+    max_gross: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("top_k", "rebalance_every", "vol_window"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if isinstance(self.n_drop, bool) or not isinstance(self.n_drop, int) or self.n_drop < 0:
+            raise ValueError(f"n_drop must be an integer >= 0, got {self.n_drop!r}")
+        if self.weighting not in ("equal", "inverse_vol"):
+            raise ValueError(f"weighting must be 'equal' or 'inverse_vol', got {self.weighting!r}")
+        for name in ("max_position", "max_gross"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+        if self.vol_target is not None and not (
+            math.isfinite(self.vol_target) and self.vol_target > 0
+        ):
+            raise ValueError(f"vol_target must be finite and > 0, got {self.vol_target!r}")
+
+
+def rebalance_rows(scores: np.ndarray, every: np.ndarray) -> np.ndarray:
+    """(configurations x dates) mask of rebalancing dates.
+
+    Dates are counted over the rows that have at least one score, from the first one;
+    a configuration rebalances on every ``every``-th of them (the first included).
+    """
+    scored = ~np.isnan(scores).all(axis=1)
+    position = np.cumsum(scored) - 1
+    every = np.asarray(every, dtype=np.int64)
+    return scored[None, :] & (position[None, :] % every[:, None] == 0)
+
+
+def select_members(
+    scores: np.ndarray,
+    top_k: np.ndarray,
+    n_drop: np.ndarray,
+    rebalance: np.ndarray,
+) -> np.ndarray:
+    """Names held by each configuration after each rebalancing date.
+
+    Args:
+        scores: (dates x symbols), higher is better; NaN means no score (never chosen,
+            and a held name without a score is dropped at the next rebalance).
+        top_k: (configurations,) names to hold.
+        n_drop: (configurations,) holding buffer.
+        rebalance: (configurations x dates) mask from :func:`rebalance_rows`.
+
+    Returns:
+        (configurations x dates x symbols) booleans, set on rebalancing rows only.
+        On each, the kept names are those already held whose rank is better than
+        ``top_k + n_drop``, topped up with the best-ranked others to ``top_k`` (or to
+        the number of scored names if fewer). Ties in score rank by column order, so
+        the same inputs always give the same book.
+    """
+    scores = np.ascontiguousarray(scores, dtype=np.float64)
+    return _select_members(
+        scores,
+        np.asarray(top_k, dtype=np.int64),
+        np.asarray(n_drop, dtype=np.int64),
+        np.ascontiguousarray(rebalance, dtype=np.bool_),
+    )
+
+
+@numba.njit(cache=True)
+def _select_members(
+    scores: np.ndarray, top_k: np.ndarray, n_drop: np.ndarray, rebalance: np.ndarray
+) -> np.ndarray:
+    n_configs = top_k.size
+    n_dates, n_symbols = scores.shape
+    members = np.zeros((n_configs, n_dates, n_symbols), dtype=np.bool_)
+    held = np.zeros((n_configs, n_symbols), dtype=np.bool_)
+    rank = np.empty(n_symbols, dtype=np.int64)
+    for t in range(n_dates):
+        if not rebalance[:, t].any():
+            continue
+        row = scores[t]
+        # stable sort of -score: ties keep column order; NaN sorts last
+        order = np.argsort(-row, kind="mergesort")
+        n_scored = 0
+        for position in range(n_symbols):
+            symbol = order[position]
+            rank[symbol] = position
+            if not np.isnan(row[symbol]):
+                n_scored += 1
+        for c in range(n_configs):
+            if not rebalance[c, t]:
+                continue
+            k = min(top_k[c], n_scored)
+            limit = k + n_drop[c]
+            n_kept = 0
+            # held names still inside the buffer, best first
+            for position in range(n_scored):
+                symbol = order[position]
+                keep = held[c, symbol] and rank[symbol] < limit and n_kept < k
+                held[c, symbol] = keep
+                n_kept += keep
+            for position in range(n_scored, n_symbols):
+                held[c, order[position]] = False
+            for position in range(n_scored):
+                if n_kept >= k:
+                    break
+                symbol = order[position]
+                if not held[c, symbol]:
+                    held[c, symbol] = True
+                    n_kept += 1
+            members[c, t] = held[c]
+    return members
+
+
+def trailing_volatility(returns: np.ndarray, window: int) -> np.ndarray:
+    """(dates x symbols) standard deviation of the last ``window`` daily returns, up to each date.
+
+    NaN until a name has ``window // 2`` returns in the window; known after the close
+    of each date, so a decision may use it.
+    """
+    rolled = (
+        pd.DataFrame(np.asarray(returns, dtype=np.float64))
+        .rolling(window, min_periods=max(2, window // 2))
+        .std()
+    )
+    return rolled.to_numpy()
+
+
+def book_weights(
+    long_members: np.ndarray,
+    short_members: np.ndarray | None,
+    spec: PortfolioSpec,
+    returns: np.ndarray | None = None,
+) -> np.ndarray:
+    """Target weights (configurations x dates x symbols) of books; NaN on non-decision rows.
+
+    Args:
+        long_members: (configurations x dates x symbols) from :func:`select_members`.
+        short_members: the same for the short side (long-short books), or None.
+        spec: weighting, limits and volatility target (``top_k`` and the rebalancing
+            schedule are already in the members).
+        returns: (dates x symbols) daily close-to-close returns up to each date; needed
+            for ``inverse_vol`` and ``vol_target``.
+
+    A row is a decision when any configuration holds a name on it (the members are
+    set on rebalancing rows only). Each side sums to its share of ``max_gross`` (all
+    of it long-only, half per side long-short), weights are capped at
+    ``max_position`` (the excess stays in cash), and with a volatility target the whole
+    book is scaled by ``vol_target / ex-ante volatility``, never above ``max_gross``.
+    """
+    needs_returns = spec.weighting == "inverse_vol" or spec.vol_target is not None
+    if needs_returns and returns is None:
+        raise ValueError("inverse_vol weighting and vol_target need the daily returns")
+    decided = long_members.any(axis=2)
+    if short_members is not None:
+        decided |= short_members.any(axis=2)
+    volatility = trailing_volatility(returns, spec.vol_window) if needs_returns else None
+    side_gross = spec.max_gross / 2.0 if short_members is not None else spec.max_gross
+    weights = _side_weights(long_members, spec.weighting, volatility) * side_gross
+    if short_members is not None:
+        weights -= _side_weights(short_members, spec.weighting, volatility) * side_gross
+    np.clip(weights, -spec.max_position, spec.max_position, out=weights)
+    if spec.vol_target is not None:
+        weights *= _vol_target_scale(weights, decided, returns, spec)[:, :, None]
+    weights[~decided] = np.nan
+    return weights
+
+
+def _side_weights(members: np.ndarray, weighting: str, volatility: np.ndarray | None) -> np.ndarray:
+    """Weights summing to 1 over each row's members (0 where a row has none)."""
+    raw = members.astype(np.float64)
+    if weighting == "inverse_vol":
+        inverse = np.where(volatility > 0, 1.0 / volatility, np.nan)
+        # a name without a volatility estimate gets the median inverse volatility of its row
+        fill = np.nanmedian(np.where(np.isfinite(inverse), inverse, np.nan), axis=1)
+        inverse = np.where(np.isfinite(inverse), inverse, np.nan_to_num(fill, nan=1.0)[:, None])
+        raw *= inverse[None, :, :]
+    total = raw.sum(axis=2, keepdims=True)
+    return np.divide(raw, total, out=np.zeros_like(raw), where=total > 0)
+
+
+def _vol_target_scale(
+    weights: np.ndarray, decided: np.ndarray, returns: np.ndarray, spec: PortfolioSpec
+) -> np.ndarray:
+    """(configurations x dates) factor taking each decided book to the volatility target."""
+    clean = np.nan_to_num(np.asarray(returns, dtype=np.float64))
+    scale = np.ones(decided.shape)
+    gross = np.abs(weights).sum(axis=2)
+    for c, t in zip(*np.nonzero(decided), strict=True):
+        window = clean[max(0, t - spec.vol_window + 1) : t + 1]
+        if len(window) < 2 or gross[c, t] == 0:
+            continue
+        book_vol = float(np.std(window @ weights[c, t], ddof=1)) * math.sqrt(TRADING_DAYS)
+        cap = spec.max_gross / gross[c, t]
+        scale[c, t] = cap if book_vol == 0 else min(cap, spec.vol_target / book_vol)
+    return scale
