@@ -1,4 +1,4 @@
-"""The backtest of the model's out-of-sample predictions, its report and its metrics."""
+"""The walk-forward backtest: the champion's book beside baselines, the oracle, stress and a grid."""
 
 import base64
 import hashlib
@@ -6,37 +6,115 @@ import json
 import math
 import os
 from datetime import UTC, datetime
+from typing import Literal
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from backtests.metrics import METRIC_NAMES, performance_summary
-from backtests.signals import DEFAULT_TOP_K, top_k_weights
+from backtests.construction import PortfolioSpec
+from backtests.metrics import METRIC_NAMES
+from backtests.simulation import CostModel
+from backtests.study import GridSpec, StudyConfig
+from ml.training import LABEL_HORIZONS, scoring_label
 from orchestration.settings import Settings
 from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
 
 from .metadata import number
-from .models import TrainedModel, predictions
+from .models import TrainedModel, walk_forward_predictions
+
+# the columns of `backtest_metrics` and `stress_tests` besides the metrics
+SUMMARY_METRICS = (*METRIC_NAMES, "exposure")
 
 
 class BacktestConfig(dg.Config):
-    top_k: int = Field(
-        default=DEFAULT_TOP_K, description="Names held each day (equal weight, long only)."
+    top_k: int = Field(default=PortfolioSpec.top_k, description="Names held per side.")
+    rebalance_every: int = Field(
+        default=0,
+        description="Trading days between rebalances; 0 matches the model's label horizon.",
     )
-    fees_bps: float = Field(default=5.0, description="Fees per side, basis points of notional.")
-    slippage_bps: float = Field(default=5.0, description="Slippage per side, basis points.")
+    n_drop: int = Field(
+        default=PortfolioSpec.n_drop,
+        description="Holding buffer: a held name is sold only once its rank falls below "
+        "top_k + n_drop.",
+    )
+    weighting: Literal["equal", "inverse_vol"] = Field(
+        default="equal", description="Weights within each side: equal or inverse volatility."
+    )
+    vol_target: float | None = Field(
+        default=None, description="Annualized volatility the book is scaled to (None: off)."
+    )
+    max_position: float = Field(default=1.0, description="Largest absolute weight of one name.")
+    max_gross: float = Field(default=1.0, description="Largest gross exposure (1.0: no leverage).")
+    execution: Literal["open", "close"] = Field(
+        default="open",
+        description="Fill at the next bar's open (the signal is known at the close) or close.",
+    )
+    commission_bps: float = Field(default=5.0, description="Commission per side, bps of notional.")
+    commission_per_share: float = Field(default=0.0, description="Commission per share traded.")
+    slippage_bps: float = Field(default=5.0, description="Fixed slippage per side, bps of price.")
+    slippage_vol_mult: float = Field(
+        default=0.0, description="Extra slippage as a multiple of the name's daily volatility."
+    )
+    impact_coef: float = Field(
+        default=0.0,
+        description="Extra slippage per unit of the trade's share of 20-day dollar volume.",
+    )
+    borrow_bps: float = Field(default=25.0, description="Annual borrow fee on shorts, bps.")
+    init_cash: float = Field(default=1_000_000.0, description="Starting capital.")
+    grid_top_k: list[int] = Field(default=list(GridSpec.top_k), description="Grid: top k values.")
+    grid_rebalance_every: list[int] = Field(
+        default=list(GridSpec.rebalance_every), description="Grid: rebalance frequencies."
+    )
+    grid_cost_scale: list[float] = Field(
+        default=list(GridSpec.cost_scale), description="Grid: multiples of the trading costs."
+    )
+    grid_n_drop: list[int] = Field(
+        default=list(GridSpec.n_drop), description="Grid: holding buffers."
+    )
+
+    def study(self, horizon: int) -> StudyConfig:
+        return StudyConfig(
+            spec=PortfolioSpec(
+                top_k=self.top_k,
+                rebalance_every=self.rebalance_every or horizon,
+                n_drop=self.n_drop,
+                weighting=self.weighting,
+                vol_target=self.vol_target,
+                max_position=self.max_position,
+                max_gross=self.max_gross,
+            ),
+            costs=CostModel(
+                commission_bps=self.commission_bps,
+                commission_per_share=self.commission_per_share,
+                slippage_bps=self.slippage_bps,
+                slippage_vol_mult=self.slippage_vol_mult,
+                impact_coef=self.impact_coef,
+                borrow_bps=self.borrow_bps,
+            ),
+            execution=self.execution,
+            init_cash=self.init_cash,
+            grid=GridSpec(
+                top_k=tuple(self.grid_top_k),
+                rebalance_every=tuple(self.grid_rebalance_every),
+                cost_scale=tuple(self.grid_cost_scale),
+                n_drop=tuple(self.grid_n_drop),
+            ),
+        )
 
 
 @dg.asset(
-    deps=[predictions, "stg_ohlcv"],
+    deps=[walk_forward_predictions, "stg_ohlcv", "fct_labels"],
     group_name="backtests",
     kinds={"vectorbt", "duckdb"},
     pool=WAREHOUSE_POOL,
     description=(
-        "Top-k long-only portfolio on the champion's out-of-sample predictions, traded at "
-        "the close of the bar after each signal with fees and slippage, against an "
-        "equal-weight buy-and-hold; one row in `backtest_metrics` and an HTML report."
+        "The champion's walk-forward predictions traded as a top-k book (holding buffer, "
+        "rebalanced at the label's horizon, filled at the next open with commission, "
+        "slippage and borrow), beside buy-and-hold, momentum, reversal, the zoo's "
+        "baselines and the oracle under the same construction and costs; stress tests and "
+        "a sensitivity grid. Rows in `backtest_metrics`, `stress_tests`, `backtest_grid` "
+        "and an HTML report."
     ),
 )
 def backtest(
@@ -47,73 +125,92 @@ def backtest(
 ) -> dg.MaterializeResult:
     # numba compiles vectorbt's kernels on first use; a persistent cache skips that later.
     os.environ.setdefault("NUMBA_CACHE_DIR", str(settings.numba_cache_dir))
-    from backtests.portfolio import CostModel, run_backtest
-    from backtests.report import equity_curve_png, write_report
+    from backtests.report import equity_curve_png, grid_heatmap_png, write_report
+    from backtests.simulation import Market
+    from backtests.stress import flash_crash, market_regimes
+    from backtests.study import price_baselines, run_study
 
     warehouse = Warehouse(settings.warehouse_path)
-    scores = warehouse.query(
-        "select symbol, date, prediction from predictions "
-        "where model_name = ? and model_version = ? order by date, symbol",
-        [champion_model.name, champion_model.version],
+    study_config = config.study(LABEL_HORIZONS[champion_model.target])
+    scores = _walk_forward_scores(warehouse, champion_model)
+    bars = warehouse.query("select symbol, date, open, close, volume from stg_ohlcv")
+    market = Market.from_bars(bars)
+    close = pd.DataFrame(market.close, index=market.dates, columns=market.symbols)
+    oracle = _oracle_scores(settings, champion_model)
+    context.log.info(
+        f"backtest of {champion_model.name} v{champion_model.version} on walk-forward "
+        f"predictions {scores['model'].index.min().date()}..{scores['model'].index.max().date()}"
+        f"{', with the oracle' if oracle is not None else ''}"
     )
-    scores["date"] = pd.to_datetime(scores["date"])
-    prices = warehouse.query(
-        "select symbol, date, close from stg_ohlcv where date >= ?",
-        [scores["date"].min().date()],
+    study = run_study(
+        market,
+        {**scores, **price_baselines(close)},
+        "model",
+        study_config,
+        oracle=oracle,
+        test_start=pd.Timestamp(champion_model.test_start),
+        regimes=market_regimes,
+        flash_crash=flash_crash,
+        log=context.log.info,
     )
-    close = prices.pivot(index="date", columns="symbol", values="close")
-    close.index = pd.to_datetime(close.index)
 
-    weights = top_k_weights(scores, config.top_k)
-    result = run_backtest(
-        close, weights, CostModel(fees_bps=config.fees_bps, slippage_bps=config.slippage_bps)
-    )
-    metrics = performance_summary(
-        result.returns, result.benchmark_returns, result.turnover, n_trials=champion_model.n_trials
-    )
-
-    strategy = f"top{config.top_k}_long_only"
-    start_date, end_date = result.returns.index[0].date(), result.returns.index[-1].date()
-    # The MLflow run names the exact model (a version number repeats across homes).
+    data_version = _data_version(warehouse, champion_model)
+    start_date, end_date = study.simulation.value.index[[0, -1]].date
     backtest_id = hashlib.sha256(
         json.dumps(
-            [
-                champion_model.run_id,
-                config.model_dump(),
-                str(start_date),
-                str(end_date),
-            ],
+            [champion_model.run_id, config.model_dump(), data_version, str(start_date)],
             sort_keys=True,
         ).encode()
     ).hexdigest()[:12]
-    row = pd.DataFrame(
-        [
-            {
-                "backtest_id": backtest_id,
-                "strategy": strategy,
-                "model_name": champion_model.name,
-                "model_version": champion_model.version,
-                "start_date": start_date,
-                "end_date": end_date,
-                **{name: float(metrics[name]) for name in METRIC_NAMES},
-                "fees_bps": config.fees_bps,
-                "slippage_bps": config.slippage_bps,
-                "created_at": datetime.now(UTC).replace(tzinfo=None),
-            }
-        ]
+    now = datetime.now(UTC).replace(tzinfo=None)
+    spec, costs = study_config.spec, study_config.costs
+    metrics = study.metrics.assign(
+        backtest_id=backtest_id,
+        model_name=champion_model.name,
+        model_version=champion_model.version,
+        start_date=start_date,
+        end_date=end_date,
+        top_k=spec.top_k,
+        rebalance_every=spec.rebalance_every,
+        n_drop=spec.n_drop,
+        execution=study_config.execution,
+        fees_bps=costs.commission_bps,
+        slippage_bps=costs.slippage_bps,
+        data_version=data_version,
+        created_at=now,
     )
-    warehouse.replace_rows("backtest_metrics", row, {"backtest_id": backtest_id})
+    warehouse.replace_rows("backtest_metrics", metrics, {"backtest_id": backtest_id})
+    warehouse.replace_rows(
+        "stress_tests", study.stress.assign(backtest_id=backtest_id), {"backtest_id": backtest_id}
+    )
+    warehouse.replace_rows(
+        "backtest_grid", study.grid.assign(backtest_id=backtest_id), {"backtest_id": backtest_id}
+    )
 
+    model_pngs = _model_section(warehouse, champion_model, settings)
+    headline = study.metrics.set_index("strategy").loc[study.headline]
+    bound = study.metrics.set_index("strategy").loc["oracle_long_only"] if oracle is not None else None
     report = write_report(
-        result,
-        metrics,
+        study,
         settings.reports_dir / f"backtest_{backtest_id}.html",
-        title=f"{strategy} on {champion_model.name} v{champion_model.version}",
+        title=f"{champion_model.name} v{champion_model.version}: walk-forward backtest",
+        notes=[
+            f"backtest {backtest_id}; data version {data_version}",
+            f"top {spec.top_k} per side, rebalanced every {spec.rebalance_every} days, "
+            f"holding buffer {spec.n_drop}, {spec.weighting} weights, filled at the next "
+            f"{study_config.execution}; commission {costs.commission_bps:g} bps + "
+            f"{costs.commission_per_share:g}/share, slippage {costs.slippage_bps:g} bps "
+            f"+ {costs.slippage_vol_mult:g}x daily vol + impact {costs.impact_coef:g}, borrow "
+            f"{costs.borrow_bps:g} bps/yr",
+            f"deflated Sharpe counts the {len(study.grid)} grid configurations as trials",
+        ],
+        model_pngs=model_pngs,
     )
     context.log.info(
-        f"backtest {backtest_id}: Sharpe {metrics['sharpe']:.2f} "
-        f"(benchmark {metrics['benchmark_sharpe']:.2f}), CAGR {metrics['cagr']:.2%}, "
-        f"max drawdown {metrics['max_drawdown']:.2%}; report {report}"
+        f"backtest {backtest_id}: {study.headline} Sharpe {headline['sharpe']:.2f} "
+        f"(buy and hold {headline['benchmark_sharpe']:.2f}"
+        + (f", oracle {bound['sharpe']:.2f}" if bound is not None else "")
+        + f"), CAGR {headline['cagr']:.2%}, max drawdown {headline['max_drawdown']:.2%}; {report}"
     )
     from ml.tracking import configure_mlflow, record_on_version
 
@@ -124,21 +221,127 @@ def backtest(
         champion_model.version,
         {"backtest_id": backtest_id},
         {
-            f"backtest_{name}": float(metrics[name])
+            f"backtest_{name}": float(headline[name])
             for name in ("sharpe", "cagr", "max_drawdown", "turnover")
-            if math.isfinite(float(metrics[name]))
+            if math.isfinite(float(headline[name]))
         },
     )
-    png = base64.b64encode(equity_curve_png(result, title=strategy)).decode()
     return dg.MaterializeResult(
         metadata={
             "backtest_id": backtest_id,
             "model_version": champion_model.version,
             "mlflow_run_id": champion_model.run_id,
+            "data_version": data_version,
             "period": f"{start_date} .. {end_date}",
-            **{name: number(name, metrics[name]) for name in METRIC_NAMES if name != "n_trials"},
-            "n_trials": int(metrics["n_trials"]),
-            "equity_curve": dg.MetadataValue.md(f"![equity curve](data:image/png;base64,{png})"),
+            "strategy": study.headline,
+            **{
+                name: number(name, headline[name])
+                for name in SUMMARY_METRICS
+                if name != "n_trials"
+            },
+            "n_trials": len(study.grid),
+            "strategies": _table(study.metrics, ["strategy", *_COMPARE]),
+            "stress_tests": _table(study.stress, ["scenario", "days", *_COMPARE]),
+            "equity_curve": _png_md(equity_curve_png(study), "equity curves"),
+            "sensitivity_grid": _png_md(grid_heatmap_png(study.grid), "grid"),
             "report": dg.MetadataValue.path(str(report)),
-        }
+        },
+        data_version=dg.DataVersion(backtest_id),
     )
+
+
+_COMPARE = ["sharpe", "cagr", "max_drawdown", "turnover", "exposure"]
+
+
+def _table(frame: pd.DataFrame, columns: list[str]) -> dg.MetadataValue:
+    shown = frame[[c for c in columns if c in frame.columns]].copy()
+    for column in shown.columns:
+        if shown[column].dtype.kind == "f":
+            shown[column] = shown[column].round(3)
+    return dg.MetadataValue.md(shown.to_markdown(index=False))
+
+
+def _png_md(png: bytes, title: str) -> dg.MetadataValue:
+    return dg.MetadataValue.md(
+        f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
+    )
+
+
+def _walk_forward_scores(warehouse: Warehouse, champion: TrainedModel) -> dict[str, pd.DataFrame]:
+    """Wide walk-forward scores: the champion's (``model``) and each refitted baseline's."""
+    long = warehouse.query(
+        "select symbol, date, candidate, prediction from walk_forward_predictions "
+        "where model_name = ? and model_version = ?",
+        [champion.name, champion.version],
+    )
+    if long.empty:
+        raise ValueError(
+            f"no walk-forward predictions of {champion.name} v{champion.version}; "
+            "materialize walk_forward_predictions first"
+        )
+    long["date"] = pd.to_datetime(long["date"])
+    out = {}
+    for candidate, rows in long.groupby("candidate"):
+        name = "model" if candidate == champion.candidate else str(candidate)
+        out[name] = rows.pivot(index="date", columns="symbol", values="prediction")
+    return out
+
+
+def _oracle_scores(settings: Settings, champion: TrainedModel) -> pd.DataFrame | None:
+    """The simulator's expectation of the champion's label, wide; None for other sources."""
+    if settings.source_spec.kind != "simulator":
+        return None
+    from ingest.lake import read_oracle
+
+    oracle = read_oracle(settings.lake_dir)
+    if oracle.empty:
+        return None
+    column = f"expected_{scoring_label(champion.target)}"
+    return oracle.pivot(index="date", columns="symbol", values=column)
+
+
+def _data_version(warehouse: Warehouse, champion: TrainedModel) -> str:
+    """A digest of the bars and the walk-forward predictions the backtest read."""
+    digest = warehouse.query(
+        """
+        select
+            (select bit_xor(hash(symbol, date, open, close, volume)) from stg_ohlcv) as bars,
+            (select bit_xor(hash(symbol, date, candidate, prediction))
+             from walk_forward_predictions
+             where model_name = ? and model_version = ?) as scores
+        """,
+        [champion.name, champion.version],
+    ).iloc[0]
+    return hashlib.sha256(f"{digest['bars']}:{digest['scores']}".encode()).hexdigest()[:16]
+
+
+def _model_section(
+    warehouse: Warehouse, champion: TrainedModel, settings: Settings
+) -> dict[str, bytes]:
+    """The walk-forward predictions' daily rank IC and deciles (plots for the report)."""
+    from ml.evaluation import decile_returns, ic_series, plot_png
+
+    label = champion.scoring_label
+    scored = warehouse.query(
+        f"""
+        select w.date, w.prediction, l.{label} as label
+        from walk_forward_predictions w join fct_labels l using (symbol, date)
+        where w.model_name = ? and w.model_version = ? and w.candidate = ?
+          and l.{label} is not null
+        """,
+        [champion.name, champion.version, champion.candidate],
+    )
+    series, hac_t = ic_series(scored, LABEL_HORIZONS[champion.target])
+    title = f"{champion.name} v{champion.version}"
+    pngs = {
+        f"Daily rank IC (walk-forward; mean {series['rank_ic'].mean():.3f}, HAC t {hac_t:.1f})": (
+            plot_png("ic", series, f"{title}: daily rank IC")
+        ),
+        f"Mean {label} by prediction decile": plot_png(
+            "deciles", decile_returns(scored), f"{title}: mean {label} by decile"
+        ),
+    }
+    importance_png = settings.reports_dir / f"importance_{champion.version}.png"
+    if importance_png.exists():
+        pngs["Feature importance (mean |SHAP|, test period)"] = importance_png.read_bytes()
+    return pngs

@@ -476,18 +476,23 @@ def model_metrics(
 
 
 class SignalsConfig(dg.Config):
-    top_k: int = Field(default=5, description="Names held (equal weight, long only).")
+    top_k: int = Field(default=10, description="Names held (the backtest's construction).")
+    rebalance_every: int = Field(
+        default=0, description="Trading days between rebalances; 0 matches the label horizon."
+    )
+    n_drop: int = Field(default=5, description="Holding buffer, as in the backtest.")
 
 
 @dg.asset(
-    deps=["latest_features"],
+    deps=["latest_features", "walk_forward_predictions"],
     group_name="models",
     kinds={"duckdb"},
     pool=WAREHOUSE_POOL,
     description=(
         "Tomorrow's target weights: the champion scores the online features of every "
-        "symbol (latest_features); the top_k get equal weight. One row per symbol in "
-        "`signals`, dated the business day the weights are for."
+        "symbol (latest_features), and the backtest's construction (top k, holding buffer, "
+        "rebalancing at the label's horizon) runs over its walk-forward scores up to today. "
+        "One row per symbol in `signals`, dated the business day the weights are for."
     ),
 )
 def signals(
@@ -496,19 +501,32 @@ def signals(
     settings: dg.ResourceParam[Settings],
     champion_model: TrainedModel,
 ) -> dg.MaterializeResult:
-    from backtests.signals import top_k_weights
+    from backtests.construction import PortfolioSpec, held_after, spec_book
     from ml.tracking import configure_mlflow, load_model
 
     configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
     latest = pd.read_parquet(settings.latest_features_path).dropna(subset=["date"])
-    as_of = latest["date"].max()
+    as_of = pd.Timestamp(latest["date"].max())
     # a symbol whose newest features are older than the newest date is not scored
     current = latest[latest["date"] == as_of].reset_index(drop=True)
     scored = current[["symbol", "date"]].assign(
         score=load_model(champion_model.name, champion_model.version).predict(current)
     )
-    weights = top_k_weights(scored, config.top_k, prediction_col="score").iloc[0]
-    for_date = (pd.Timestamp(as_of) + pd.offsets.BDay(1)).date()
+    history = Warehouse(settings.warehouse_path).query(
+        "select symbol, date, prediction as score from walk_forward_predictions "
+        "where model_name = ? and model_version = ? and candidate = ? and date < ?",
+        [champion_model.name, champion_model.version, champion_model.candidate, as_of.date()],
+    )
+    scores = pd.concat([history, scored[["symbol", "date", "score"]]], ignore_index=True)
+    scores["date"] = pd.to_datetime(scores["date"])
+    wide = scores.pivot(index="date", columns="symbol", values="score").sort_index()
+    spec = PortfolioSpec(
+        top_k=config.top_k,
+        rebalance_every=config.rebalance_every or LABEL_HORIZONS[champion_model.target],
+        n_drop=config.n_drop,
+    )
+    weights = pd.Series(held_after(spec_book(wide.to_numpy(), spec, None)), index=wide.columns)
+    for_date = (as_of + pd.offsets.BDay(1)).date()
     out = pd.DataFrame(
         {
             "symbol": scored["symbol"],
@@ -527,7 +545,7 @@ def signals(
     return dg.MaterializeResult(
         metadata={
             "for_date": str(for_date),
-            "features_as_of": str(pd.Timestamp(as_of).date()),
+            "features_as_of": str(as_of.date()),
             "model_version": champion_model.version,
             "symbols_scored": len(out),
             "holdings": dg.MetadataValue.md(held.round(4).to_markdown(index=False)),

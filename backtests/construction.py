@@ -24,6 +24,7 @@ out at every rebalance.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,8 +35,10 @@ import pandas as pd
 __all__ = [
     "PortfolioSpec",
     "book_weights",
+    "held_after",
     "rebalance_rows",
     "select_members",
+    "spec_book",
     "trailing_volatility",
 ]
 
@@ -184,6 +187,23 @@ def _select_members(
     return members
 
 
+def spec_book(scores: np.ndarray, spec: PortfolioSpec, returns: np.ndarray | None) -> np.ndarray:
+    """Decisions (dates x symbols) of one book built by ``spec`` from ``scores``."""
+    rebalance = rebalance_rows(scores, np.array([spec.rebalance_every]))
+    top_k, n_drop = np.array([spec.top_k]), np.array([spec.n_drop])
+    long_members = select_members(scores, top_k, n_drop, rebalance)
+    short_members = select_members(-scores, top_k, n_drop, rebalance) if spec.long_short else None
+    return book_weights(long_members, short_members, spec, returns)[0]
+
+
+def held_after(decisions: np.ndarray) -> np.ndarray:
+    """The weights held after the last decision of (dates x symbols) decisions."""
+    decided = ~np.isnan(decisions).all(axis=1)
+    if not decided.any():
+        raise ValueError("no decision in these scores")
+    return decisions[np.flatnonzero(decided)[-1]]
+
+
 def trailing_volatility(returns: np.ndarray, window: int) -> np.ndarray:
     """(dates x symbols) standard deviation of the last ``window`` daily returns, up to each date.
 
@@ -244,7 +264,9 @@ def _side_weights(members: np.ndarray, weighting: str, volatility: np.ndarray | 
     if weighting == "inverse_vol":
         inverse = np.where(volatility > 0, 1.0 / volatility, np.nan)
         # a name without a volatility estimate gets the median inverse volatility of its row
-        fill = np.nanmedian(np.where(np.isfinite(inverse), inverse, np.nan), axis=1)
+        with warnings.catch_warnings():  # rows without any estimate fall back to 1
+            warnings.simplefilter("ignore", RuntimeWarning)
+            fill = np.nanmedian(np.where(np.isfinite(inverse), inverse, np.nan), axis=1)
         inverse = np.where(np.isfinite(inverse), inverse, np.nan_to_num(fill, nan=1.0)[:, None])
         raw *= inverse[None, :, :]
     total = raw.sum(axis=2, keepdims=True)

@@ -11,6 +11,7 @@ this module costs nothing for code that never renders a report.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import html
 import io
@@ -24,122 +25,173 @@ import numpy as np
 import pandas as pd
 
 from backtests.metrics import drawdown_series, monthly_returns, rolling_sharpe
-from backtests.portfolio import BacktestResult
+from backtests.study import BENCHMARK, StudyResult
 
-__all__ = ["equity_curve_png", "write_report"]
+__all__ = ["equity_curve_png", "grid_heatmap_png", "write_report"]
 
 ROLLING_WINDOW = 63
 """Trading days in the rolling Sharpe window (one quarter)."""
 
 _PERCENT_METRICS = frozenset(
-    {"total_return", "cagr", "volatility", "max_drawdown", "win_rate", "var_95", "cvar_95"}
+    {
+        "total_return",
+        "cagr",
+        "volatility",
+        "max_drawdown",
+        "win_rate",
+        "var_95",
+        "cvar_95",
+        "alpha",
+        "exposure",
+    }
 )
-_LABELS = {
-    "total_return": "Total return",
-    "cagr": "CAGR",
-    "volatility": "Volatility (annualized)",
-    "sharpe": "Sharpe ratio",
-    "sortino": "Sortino ratio",
-    "calmar": "Calmar ratio",
-    "max_drawdown": "Maximum drawdown",
-    "win_rate": "Win rate (non-flat days)",
-    "profit_factor": "Profit factor",
-    "turnover": "Turnover (one-way, per year)",
-    "var_95": "Daily VaR 95%",
-    "cvar_95": "Daily CVaR 95%",
-    "psr": "Probabilistic Sharpe ratio",
-    "deflated_sharpe": "Deflated Sharpe ratio",
-    "n_trials": "Trials",
-    "benchmark_sharpe": "Benchmark Sharpe ratio",
-}
+_TABLE_COLUMNS = (
+    "sharpe",
+    "cagr",
+    "volatility",
+    "max_drawdown",
+    "max_drawdown_duration",
+    "turnover",
+    "exposure",
+    "beta",
+    "alpha",
+    "information_ratio",
+    "excess_return_t",
+    "psr",
+    "deflated_sharpe",
+)
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_STRATEGY_COLOR = "#1f77b4"
+_HEADLINE_COLOR = "#1f77b4"
 _BENCHMARK_COLOR = "#7f7f7f"
+_ORACLE_COLOR = "#2ca02c"
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
-       margin: 2rem auto; max-width: 1100px; color: #222; }
+       margin: 2rem auto; max-width: 1200px; color: #222; }
 h1 { font-size: 1.6rem; margin-bottom: 0.2rem; }
 h2 { font-size: 1.2rem; margin-top: 2rem; }
 p.meta { color: #666; margin-top: 0; }
-table { border-collapse: collapse; font-size: 0.9rem; }
-th, td { padding: 0.25rem 0.6rem; border-bottom: 1px solid #e5e5e5; text-align: right; }
+table { border-collapse: collapse; font-size: 0.85rem; }
+th, td { padding: 0.25rem 0.5rem; border-bottom: 1px solid #e5e5e5; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
+tr.headline td { font-weight: 600; }
 td.pos { color: #1a7f37; } td.neg { color: #c62828; }
 code { color: #555; font-size: 0.85rem; }
+img { max-width: 100%; }
 """
 
 
 def write_report(
-    result: BacktestResult,
-    metrics: Mapping[str, float],
+    study: StudyResult,
     path: Path,
     title: str,
+    notes: list[str],
+    model_pngs: Mapping[str, bytes],
 ) -> Path:
-    """Write a self-contained HTML report of ``result`` to ``path`` and return the path.
+    """Write a self-contained HTML report of ``study`` to ``path`` and return the path.
 
-    Contents: the metrics table (every key of ``metrics``, in order), equity of the
-    strategy against the benchmark, drawdowns, rolling 63-day Sharpe ratio, and monthly
-    returns as a heatmap and as a plain table (readable even with scripts disabled).
-    plotly.js is embedded inline (no CDN), so the file works offline.
+    Contents: the strategies table (the headline, every baseline and the oracle bound,
+    same period, construction and costs), every strategy's equity curve, the headline's
+    drawdown and rolling Sharpe against the benchmark, its exposure and turnover over
+    time, the stress table, the sensitivity grid as a heatmap, the model section
+    (``model_pngs``: e.g. IC series, deciles, importance) and the headline's monthly
+    returns. plotly.js is embedded inline (no CDN), so the file works offline.
 
-    The file is written to a temporary file in the same folder and moved into place
-    with :func:`os.replace`, so a reader never sees a half-written report and a failed
-    run leaves the previous report intact. Parent folders are created.
+    The file is written to a temporary sibling and moved into place with
+    :func:`os.replace`: a reader never sees a half-written report.
     """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     path = Path(path)
-    returns = result.returns.astype(float)
-    benchmark = result.benchmark_returns.astype(float)
+    sim = study.simulation
+    headline = study.headline
+    strategies = list(study.metrics["strategy"])
+    config = {"displaylogo": False, "responsive": True}
 
-    curves = make_subplots(
-        rows=3,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.06,
-        row_heights=[0.5, 0.25, 0.25],
-        subplot_titles=(
-            "Equity",
-            "Drawdown",
-            f"Rolling {ROLLING_WINDOW}-day Sharpe ratio (annualized)",
-        ),
-    )
-    series_rows = (
-        (result.equity, result.benchmark_equity, 1),
-        (drawdown_series(result.equity), drawdown_series(result.benchmark_equity), 2),
-        (rolling_sharpe(returns, ROLLING_WINDOW), rolling_sharpe(benchmark, ROLLING_WINDOW), 3),
-    )
-    for strategy_values, benchmark_values, row in series_rows:
-        for name, values, color in (
-            ("Strategy", strategy_values, _STRATEGY_COLOR),
-            ("Benchmark (equal-weight buy and hold)", benchmark_values, _BENCHMARK_COLOR),
-        ):
-            curves.add_trace(
-                go.Scatter(
-                    x=values.index,
-                    y=_finite(values),
-                    name=name,
-                    mode="lines",
-                    line={"color": color, "width": 1.5},
-                    legendgroup=name,
-                    showlegend=row == 1,
-                ),
-                row=row,
-                col=1,
+    equity = go.Figure()
+    for name in strategies:
+        style = _line_style(name, headline)
+        equity.add_trace(
+            go.Scatter(
+                x=sim.value.index,
+                y=_finite(sim.value[name]),
+                name=name,
+                mode="lines",
+                line=style,
+                visible=True
+                if style.get("width", 1) > 1
+                else "legendonly"
+                if name.endswith("long_short")
+                else True,
             )
-    curves.update_yaxes(tickformat=",.0f", row=1, col=1)
-    curves.update_yaxes(tickformat=".0%", row=2, col=1)
-    curves.update_layout(
-        height=800,
+        )
+    equity.update_layout(
+        height=480,
         template="plotly_white",
         hovermode="x unified",
-        legend={"orientation": "h", "y": 1.06},
-        margin={"l": 60, "r": 20, "t": 60, "b": 40},
+        yaxis={"type": "log", "title": "value"},
+        margin={"l": 60, "r": 20, "t": 20, "b": 40},
+    )
+
+    returns = sim.returns[headline]
+    detail = make_subplots(
+        rows=4,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.05,
+        subplot_titles=(
+            "Drawdown",
+            f"Rolling {ROLLING_WINDOW}-day Sharpe ratio (annualized)",
+            "Exposure (gross and net, at each close)",
+            "Turnover (one-way, per day)",
+        ),
+    )
+    for name in (headline, BENCHMARK):
+        style = _line_style(name, headline)
+        detail.add_trace(
+            go.Scatter(
+                x=sim.value.index,
+                y=_finite(drawdown_series(sim.value[name])),
+                name=name,
+                line=style,
+                legendgroup=name,
+            ),
+            row=1,
+            col=1,
+        )
+        detail.add_trace(
+            go.Scatter(
+                x=sim.value.index,
+                y=_finite(rolling_sharpe(sim.returns[name], ROLLING_WINDOW)),
+                name=name,
+                line=style,
+                legendgroup=name,
+                showlegend=False,
+            ),
+            row=2,
+            col=1,
+        )
+    for series, label in ((sim.gross[headline], "gross"), (sim.net[headline], "net")):
+        detail.add_trace(
+            go.Scatter(x=series.index, y=_finite(series), name=f"{headline} {label}"), row=3, col=1
+        )
+    detail.add_trace(
+        go.Bar(
+            x=sim.turnover.index, y=_finite(sim.turnover[headline]), name=f"{headline} turnover"
+        ),
+        row=4,
+        col=1,
+    )
+    detail.update_yaxes(tickformat=".0%", row=1, col=1)
+    detail.update_layout(
+        height=900,
+        template="plotly_white",
+        hovermode="x unified",
+        margin={"l": 60, "r": 20, "t": 40, "b": 40},
     )
 
     table = monthly_returns(returns)
-    heatmap = go.Figure(
+    monthly = go.Figure(
         go.Heatmap(
             z=_finite(table * 100.0).to_numpy() if not table.empty else [[]],
             x=list(_MONTHS),
@@ -147,26 +199,22 @@ def write_report(
             colorscale="RdYlGn",
             zmid=0.0,
             texttemplate="%{z:.1f}",
-            hovertemplate="%{y} %{x}: %{z:.2f}%<extra></extra>",
             colorbar={"title": {"text": "%"}},
         )
     )
-    heatmap.update_layout(
+    monthly.update_layout(
         height=max(220, 60 + 32 * len(table.index)),
         template="plotly_white",
         yaxis={"autorange": "reversed", "type": "category"},
         margin={"l": 60, "r": 20, "t": 20, "b": 40},
     )
 
-    config = {"displaylogo": False, "responsive": True}
-    curves_html = curves.to_html(full_html=False, include_plotlyjs=True, config=config)
-    heatmap_html = heatmap.to_html(full_html=False, include_plotlyjs=False, config=config)
-
-    index = result.returns.index
-    period = (
-        f"{index[0]:%Y-%m-%d} to {index[-1]:%Y-%m-%d}, {len(index)} trading days"
-        if len(index)
-        else "empty period"
+    index = sim.value.index
+    period = f"{index[0]:%Y-%m-%d} to {index[-1]:%Y-%m-%d}, {len(index)} trading days"
+    images = "".join(
+        f'<h3>{html.escape(name)}</h3><img alt="{html.escape(name)}" '
+        f'src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        for name, png in model_pngs.items()
     )
     document = "\n".join(
         [
@@ -180,14 +228,25 @@ def write_report(
             "</head>",
             "<body>",
             f"<h1>{html.escape(title)}</h1>",
-            f'<p class="meta">{html.escape(period)}; {result.n_trades} orders filled. '
-            "Weights decided after the close of a day are traded at the next close.</p>",
-            "<h2>Metrics</h2>",
-            _metrics_table(metrics),
-            "<h2>Equity, drawdown and rolling Sharpe ratio</h2>",
-            curves_html,
-            "<h2>Monthly returns (%)</h2>",
-            heatmap_html,
+            f'<p class="meta">{html.escape(period)}</p>',
+            *(f'<p class="meta">{html.escape(note)}</p>' for note in notes),
+            "<h2>Strategies, baselines and the oracle bound</h2>",
+            _strategies_table(study.metrics, headline),
+            "<h2>Equity of every strategy</h2>",
+            equity.to_html(full_html=False, include_plotlyjs=True, config=config),
+            f"<h2>{html.escape(headline)}: drawdown, rolling Sharpe, exposure, turnover</h2>",
+            detail.to_html(full_html=False, include_plotlyjs=False, config=config),
+            "<h2>Stress tests</h2>",
+            _frame_table(study.stress, "scenario"),
+            "<h2>Sensitivity grid</h2>",
+            '<p class="meta">Net Sharpe ratio of every configuration tried on this period; '
+            "the deflated Sharpe ratio counts all of them as trials.</p>",
+            f'<img alt="grid" src="data:image/png;base64,'
+            f'{base64.b64encode(grid_heatmap_png(study.grid)).decode()}">',
+            "<h2>Model</h2>",
+            images,
+            "<h2>Monthly returns of the headline (%)</h2>",
+            monthly.to_html(full_html=False, include_plotlyjs=False, config=config),
             _monthly_table(table, returns),
             "</body>",
             "</html>",
@@ -198,43 +257,110 @@ def write_report(
     return path
 
 
-def equity_curve_png(result: BacktestResult, title: str) -> bytes:
-    """A small PNG (about 800 x 450 px) of equity vs benchmark above the drawdown.
+def _line_style(name: str, headline: str) -> dict[str, object]:
+    if name == headline:
+        return {"color": _HEADLINE_COLOR, "width": 2.4}
+    if name == BENCHMARK:
+        return {"color": _BENCHMARK_COLOR, "width": 1.5}
+    if name.startswith("oracle"):
+        return {"color": _ORACLE_COLOR, "width": 1.5, "dash": "dot"}
+    return {"width": 1.0}
 
-    Drawn with matplotlib's object-oriented API on an Agg canvas rather than pyplot,
-    so it neither changes the backend of the calling process (a notebook keeps its
-    inline plots) nor shares pyplot's global figure state between threads.
-    """
+
+def equity_curve_png(study: StudyResult) -> bytes:
+    """A small PNG (about 800 x 450 px): every long-only strategy's equity, the headline bold,
+    above the headline's drawdown. Drawn on an Agg canvas without pyplot's global state."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import StrMethodFormatter
 
     figure = Figure(figsize=(8, 4.5), dpi=100)
     FigureCanvasAgg(figure)
     top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    dates = result.equity.index.to_numpy()
-    top.plot(dates, result.equity.to_numpy(), color=_STRATEGY_COLOR, lw=1.3, label="Strategy")
-    top.plot(
-        result.benchmark_equity.index.to_numpy(),
-        result.benchmark_equity.to_numpy(),
-        color=_BENCHMARK_COLOR,
-        lw=1.1,
-        label="Benchmark",
-    )
-    top.set_title(title, fontsize=10)
-    top.set_ylabel("Equity")
-    top.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
-    top.legend(loc="best", fontsize=8, frameon=False)
+    sim = study.simulation
+    dates = sim.value.index.to_numpy()
+    for name in study.metrics["strategy"]:
+        if name.endswith("long_short"):
+            continue
+        style = _line_style(name, study.headline)
+        top.plot(
+            dates,
+            sim.value[name].to_numpy() / sim.init_cash,
+            label=name,
+            color=style.get("color"),
+            lw=style["width"],
+            ls=":" if style.get("dash") else "-",
+        )
+    top.set_yscale("log")
+    top.set_title(f"{study.headline} against its baselines", fontsize=10)
+    top.set_ylabel("growth of 1")
+    top.legend(loc="best", fontsize=7, frameon=False)
     top.grid(alpha=0.3)
-    drawdown = drawdown_series(result.equity).to_numpy() * 100.0
+    drawdown = drawdown_series(sim.value[study.headline]).to_numpy() * 100.0
     bottom.fill_between(dates, drawdown, 0.0, color="#c62828", alpha=0.35, lw=0)
     bottom.set_ylabel("Drawdown %")
     bottom.grid(alpha=0.3)
     figure.autofmt_xdate()
     figure.tight_layout()
+    return _png(figure)
+
+
+def grid_heatmap_png(grid: pd.DataFrame) -> bytes:
+    """Net Sharpe by top-k (rows) and rebalance frequency (columns), one panel per cost level,
+    each cell the best holding buffer's."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    levels = sorted(grid["cost_scale"].unique())
+    figure = Figure(figsize=(3.2 * len(levels) + 1, 3.6), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(levels), squeeze=False)[0]
+    low, high = float(grid["sharpe"].min()), float(grid["sharpe"].max())
+    bound = max(abs(low), abs(high), 1e-9)
+    image = None
+    for ax, level in zip(axes, levels, strict=True):
+        table = grid[grid["cost_scale"] == level].pivot_table(
+            index="top_k", columns="rebalance_every", values="sharpe", aggfunc="max"
+        )
+        image = ax.imshow(table.to_numpy(), cmap="RdYlGn", vmin=-bound, vmax=bound, aspect="auto")
+        ax.set_xticks(range(len(table.columns)), [str(c) for c in table.columns])
+        ax.set_yticks(range(len(table.index)), [str(i) for i in table.index])
+        ax.set_xlabel("rebalance every (days)")
+        ax.set_title(f"costs x{level:g}", fontsize=9)
+        for (row, col), value in np.ndenumerate(table.to_numpy()):
+            ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=7)
+    axes[0].set_ylabel("top k")
+    if image is not None:
+        figure.colorbar(image, ax=list(axes), label="net Sharpe", shrink=0.8)
+    return _png(figure)
+
+
+def _png(figure: object) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png")  # type: ignore[attr-defined]
     return buffer.getvalue()
+
+
+def _strategies_table(metrics: pd.DataFrame, headline: str) -> str:
+    columns = [c for c in _TABLE_COLUMNS if c in metrics.columns]
+    header = "".join(f"<th>{html.escape(c)}</th>" for c in ("strategy", *columns))
+    rows = []
+    for _, row in metrics.iterrows():
+        css = ' class="headline"' if row["strategy"] == headline else ""
+        cells = "".join(f"<td>{_format_metric(c, row[c])}</td>" for c in columns)
+        rows.append(f"<tr{css}><td>{html.escape(str(row['strategy']))}</td>{cells}</tr>")
+    return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _frame_table(frame: pd.DataFrame, key: str) -> str:
+    columns = [c for c in ("days", *_TABLE_COLUMNS, "total_return") if c in frame.columns]
+    header = "".join(f"<th>{html.escape(c)}</th>" for c in (key, *columns))
+    rows = "".join(
+        f"<tr><td>{html.escape(str(row[key]))}</td>"
+        + "".join(f"<td>{_format_metric(c, row[c])}</td>" for c in columns)
+        + "</tr>"
+        for _, row in frame.iterrows()
+    )
+    return f"<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>"
 
 
 def _finite(values: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
@@ -252,28 +378,13 @@ def _format_metric(name: str, value: float) -> str:
         return "n/a"
     if math.isinf(number):
         return "&infin;" if number > 0 else "-&infin;"
-    if name == "n_trials":
+    if name in ("n_trials", "days", "max_drawdown_duration"):
         return f"{number:,.0f}"
     if name in _PERCENT_METRICS:
         return f"{number:.2%}"
     if name == "turnover":
         return f"{number:.2f}x"
     return f"{number:.3f}"
-
-
-def _metrics_table(metrics: Mapping[str, float]) -> str:
-    rows = [
-        "<tr>"
-        f"<td>{html.escape(_LABELS.get(name, name))} <code>{html.escape(name)}</code></td>"
-        f"<td>{_format_metric(name, value)}</td>"
-        "</tr>"
-        for name, value in metrics.items()
-    ]
-    return (
-        '<table class="metrics"><thead><tr><th>Metric</th><th>Value</th></tr></thead><tbody>'
-        + "".join(rows)
-        + "</tbody></table>"
-    )
 
 
 def _monthly_table(table: pd.DataFrame, returns: pd.Series) -> str:

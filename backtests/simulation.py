@@ -365,13 +365,15 @@ def _simulate_vectorbt(plan: OrderPlan, configs: slice, init_cash: float) -> tup
         init_cash=float(init_cash),
         freq="1D",
     )
-    value = np.asarray(pf.value(), dtype=np.float64)
+    # one group or one column come back as a Series
+    value = np.asarray(pf.value(), dtype=np.float64).reshape(n_dates, n_configs)
     records = pf.order_records
     group = records["col"] // n_symbols
     notional = np.abs(records["size"]) * plan.price[records["idx"], records["col"] % n_symbols]
     traded = np.zeros((n_dates, n_configs))
     np.add.at(traded, (records["idx"], group), notional)
-    holdings = np.asarray(pf.assets(), dtype=np.float64) * tiled(plan.valuation)
+    holdings = np.asarray(pf.assets(), dtype=np.float64).reshape(n_dates, -1)
+    holdings = holdings * tiled(plan.valuation)
     holdings = np.nan_to_num(holdings).reshape(n_dates, n_configs, n_symbols)
     n_orders = np.bincount(group, minlength=n_configs)
     return (*_daily_stats(value, traded, holdings, init_cash), n_orders)

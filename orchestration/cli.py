@@ -115,11 +115,11 @@ def _recover() -> None:
 
 def _check_before_run(settings: Settings) -> list[str]:
     """The pre-run checks (orchestration.preflight): one line and exit code 2 on failure."""
-    from backtests.signals import DEFAULT_TOP_K
+    from backtests.construction import PortfolioSpec
     from orchestration.preflight import check_before_run
 
     with _settings_errors_in_one_line():
-        return check_before_run(settings, top_k=DEFAULT_TOP_K)
+        return check_before_run(settings, top_k=PortfolioSpec.top_k)
 
 
 def _prepare() -> None:
