@@ -33,3 +33,13 @@ def test_hostile_names_and_paths_stay_names_and_paths(tmp_path) -> None:
     target = home / "it's.parquet"
     assert warehouse.export_parquet("select * from model_metrics", target) == 1
     assert pd.read_parquet(target)["v"].tolist() == ["keep"]
+
+
+def test_a_frame_with_new_columns_widens_an_older_table(tmp_path) -> None:
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    warehouse.replace_rows("metrics", pd.DataFrame({"id": ["a"], "sharpe": [1.0]}), {"id": "a"})
+    wider = pd.DataFrame({"id": ["b"], "sharpe": [2.0], "beta": [0.5]})
+    warehouse.replace_rows("metrics", wider, {"id": "b"})
+    rows = warehouse.query("select id, sharpe, beta from metrics order by id")
+    assert rows["sharpe"].tolist() == [1.0, 2.0]
+    assert rows["beta"].isna().tolist() == [True, False]
