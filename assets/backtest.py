@@ -21,7 +21,7 @@ from orchestration.settings import Settings
 from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
 
 from .metadata import number
-from .models import TrainedModel, walk_forward_predictions
+from .models import TrainedModel, model_evaluation, walk_forward_predictions
 
 # the columns of `backtest_metrics` and `stress_tests` besides the metrics
 SUMMARY_METRICS = (*METRIC_NAMES, "exposure")
@@ -104,7 +104,7 @@ class BacktestConfig(dg.Config):
 
 
 @dg.asset(
-    deps=[walk_forward_predictions, "stg_ohlcv", "fct_labels"],
+    deps=[walk_forward_predictions, model_evaluation, "stg_ohlcv", "fct_labels"],
     group_name="backtests",
     kinds={"vectorbt", "duckdb"},
     pool=WAREHOUSE_POOL,
@@ -189,7 +189,9 @@ def backtest(
 
     model_pngs = _model_section(warehouse, champion_model, settings)
     headline = study.metrics.set_index("strategy").loc[study.headline]
-    bound = study.metrics.set_index("strategy").loc["oracle_long_only"] if oracle is not None else None
+    bound = (
+        study.metrics.set_index("strategy").loc["oracle_long_only"] if oracle is not None else None
+    )
     report = write_report(
         study,
         settings.reports_dir / f"backtest_{backtest_id}.html",
@@ -235,9 +237,7 @@ def backtest(
             "period": f"{start_date} .. {end_date}",
             "strategy": study.headline,
             **{
-                name: number(name, headline[name])
-                for name in SUMMARY_METRICS
-                if name != "n_trials"
+                name: number(name, headline[name]) for name in SUMMARY_METRICS if name != "n_trials"
             },
             "n_trials": len(study.grid),
             "strategies": _table(study.metrics, ["strategy", *_COMPARE]),

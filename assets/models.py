@@ -609,6 +609,10 @@ def model_evaluation(
         f"HAC t {hac_t:.2f} over {len(series)} dates"
     )
     title = f"{champion_model.name} v{champion_model.version}"
+    importance_png = plot_png("importance", ranked, f"{title}: top {len(ranked)} by SHAP")
+    # the backtest's report shows it in its model section
+    settings.reports_dir.mkdir(parents=True, exist_ok=True)
+    (settings.reports_dir / f"importance_{champion_model.version}.png").write_bytes(importance_png)
     return dg.MaterializeResult(
         metadata={
             "model_version": champion_model.version,
@@ -621,8 +625,6 @@ def model_evaluation(
             "decile_plot": _png_md(
                 plot_png("deciles", deciles, f"{title}: mean {label} by decile"), "deciles"
             ),
-            "importance_plot": _png_md(
-                plot_png("importance", ranked, f"{title}: top {len(ranked)} by SHAP"), "SHAP"
-            ),
+            "importance_plot": _png_md(importance_png, "SHAP"),
         }
     )

@@ -26,7 +26,15 @@ from orchestration.settings import Settings
 
 RETRAIN_JOB_NAME = "retrain"
 REASONS_TAG = "alphadag/retrain_reasons"
-RETRAIN_ASSETS = ("model_zoo", "champion_model", "predictions", "model_metrics", "model_evaluation")
+RETRAIN_ASSETS = (
+    "model_zoo",
+    "champion_model",
+    "predictions",
+    "model_metrics",
+    "model_evaluation",
+    "walk_forward_predictions",
+    "backtest",
+)
 
 
 @dataclass(frozen=True)
