@@ -304,6 +304,7 @@ def test_light_imports_stay_light() -> None:
     """Loading the package must not pull vectorbt, plotting libraries or dagster."""
     code = (
         "import sys, backtests.metrics, backtests.signals, backtests.portfolio, backtests.report\n"
+        "import backtests.stress\n"
         "heavy = [m for m in ('vectorbt', 'numba', 'plotly', 'matplotlib', 'dagster', 'scipy')"
         " if m in sys.modules]\n"
         "assert not heavy, heavy\n"
