@@ -251,6 +251,10 @@ def test_degenerate_inputs_do_not_raise() -> None:
         "benchmark_sharpe",
     ):
         assert math.isnan(flat[key]), key
+    # a benchmark that never moves and an active return that is always zero
+    for key in ("beta", "alpha", "information_ratio", "excess_return_t"):
+        assert math.isnan(flat[key]), key
+    assert flat["max_drawdown_duration"] == 0.0
 
     rising = performance_summary(_series([0.001] * 10), _series([0.0] * 10))
     assert rising["volatility"] == 0.0
