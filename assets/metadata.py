@@ -23,6 +23,8 @@ PERCENT_KEYS = frozenset(
         "var_95",
         "cvar_95",
         "hit_rate",
+        "exposure",
+        "alpha",
     }
 )
 RATIO_DECIMALS = 4

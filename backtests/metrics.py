@@ -11,7 +11,10 @@ Conventions used everywhere in this module:
   quantities, compounding over ``T / 252`` years for growth);
 - Sharpe and Sortino ratios use a zero risk-free rate;
 - NaN returns are dropped before any statistic is computed, and returns within
-  1e-12 of zero (floating-point noise of a simulator on a flat day) count as 0.
+  1e-12 of zero (floating-point noise of a simulator on a flat day) count as 0;
+- statistics against the benchmark (beta, alpha, information ratio, excess-return
+  t-statistic) use the days on which both the strategy and the benchmark have a return
+  (the two series are aligned on their index).
 
 Degenerate inputs never raise. A statistic is ``inf`` only when it is a ratio whose
 numerator is non-zero and whose denominator is exactly zero (for example the Sharpe
@@ -28,6 +31,8 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from ml.metrics import hac_t_stat
+
 __all__ = [
     "METRIC_NAMES",
     "TRADING_DAYS",
@@ -36,6 +41,7 @@ __all__ = [
     "equity_curve",
     "expected_max_sharpe",
     "max_drawdown",
+    "max_drawdown_duration",
     "monthly_returns",
     "performance_summary",
     "probabilistic_sharpe_ratio",
@@ -63,6 +69,12 @@ METRIC_NAMES: tuple[str, ...] = (
     "deflated_sharpe",
     "n_trials",
     "benchmark_sharpe",
+    "max_drawdown_duration",
+    "exposure",
+    "beta",
+    "alpha",
+    "information_ratio",
+    "excess_return_t",
 )
 """Keys of :func:`performance_summary`, in the column order of ``backtest_metrics``."""
 
@@ -168,6 +180,35 @@ def max_drawdown(equity: pd.Series) -> float:
     return float(drawdown_series(equity.dropna()).min())
 
 
+def _longest_drawdown_days(equity: np.ndarray) -> float:
+    """Longest peak-to-recovery stretch of an equity array, in steps (see max_drawdown_duration)."""
+    if equity.size == 0:
+        return math.nan
+    underwater = equity < np.maximum.accumulate(equity)
+    if not underwater.any():
+        return 0.0
+    # Runs of consecutive underwater steps: a run of n steps that ends before the last
+    # step is followed by the recovery, so it spans n + 1 steps from its peak; a run that
+    # reaches the end spans n steps from its peak to the end.
+    edges = np.diff(np.concatenate(([0], underwater.astype(np.int8), [0])))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    spans = stops - starts + (stops < equity.size)
+    return float(spans.max())
+
+
+def max_drawdown_duration(equity: pd.Series) -> float:
+    """Longest time, in trading days (steps of the curve), from a peak to the day the
+    equity first regains it, or to the last day if it never does.
+
+    ``[1.0, 1.1, 1.0, 1.05, 1.1]`` gives 3 (peak on day 1, regained on day 4);
+    ``[1.0, 1.1, 1.0]`` gives 1 (still below the peak on the last day). A float, like
+    every statistic here: 0.0 for a curve that never falls, NaN for an empty one. As
+    with :func:`max_drawdown`, pass a curve that includes its starting value when a
+    loss on the first day counts.
+    """
+    return _longest_drawdown_days(equity.dropna().to_numpy(dtype=float))
+
+
 def rolling_sharpe(returns: pd.Series, window: int = 63) -> pd.Series:
     """Annualized Sharpe ratio over a trailing window of ``window`` days (63 = one quarter).
 
@@ -257,33 +298,81 @@ def deflated_sharpe_ratio(
     returns: pd.Series | Sequence[float] | np.ndarray,
     n_trials: int = 1,
     trial_sharpes: Sequence[float] | None = None,
+    trial_sharpe_variance: float | None = None,
 ) -> float:
     """PSR of ``returns`` against the Sharpe ratio the best of ``n_trials`` lucky trials would show.
 
     The benchmark is :func:`expected_max_sharpe` with the variance of the trials'
-    Sharpe ratios: taken from ``trial_sharpes`` when at least two finite values are
-    given (they must be **annualized** Sharpe ratios, like the ``sharpe`` metric; they
-    are converted to the daily scale by dividing the variance by 252), otherwise the
-    sampling variance of a daily Sharpe estimate under the null, ``1 / (T - 1)``.
-    With ``n_trials == 1`` it equals the PSR against zero. Selecting the best of many
-    hyper-parameter trials inflates the winner's Sharpe ratio; this undoes that.
+    Sharpe ratios, on the **annualized** scale of the ``sharpe`` metric (it is converted
+    to the daily scale by dividing by 252). It comes from, in this order:
+
+    - ``trial_sharpe_variance``, the variance across trials of their annualized Sharpe
+      ratios, when given and finite;
+    - otherwise the sample variance (ddof=1) of ``trial_sharpes``, the annualized
+      Sharpe ratios of the trials, when at least two of them are finite;
+    - otherwise the sampling variance of a daily Sharpe estimate under the null,
+      ``1 / (T - 1)``.
+
+    With ``n_trials == 1`` it equals the PSR against zero.
+
+    Which trials to count: the ones whose selection could have inflated *this* Sharpe
+    ratio, i.e. the configurations tried on the same backtest period (a sensitivity
+    grid of top-k, rebalance frequency, costs, ...), with ``n_trials`` their number and
+    ``trial_sharpe_variance`` the variance of their Sharpe ratios over that period.
+    Hyper-parameter trials selected on a validation metric of another period do not
+    select on this backtest and are not the right count. The variance can be passed
+    alone because a vectorized grid reports it without handing over every trial's
+    series.
+
+    Raises:
+        ValueError: if ``n_trials < 1``, if ``trial_sharpe_variance`` is negative, or if
+            both ``trial_sharpes`` and ``trial_sharpe_variance`` are given.
     """
     values = _clean(returns)
     n_obs = int(values.size)
     if n_trials < 1:
         raise ValueError(f"n_trials must be at least 1, got {n_trials}")
+    if trial_sharpes is not None and trial_sharpe_variance is not None:
+        raise ValueError("give trial_sharpes or trial_sharpe_variance, not both")
+    if trial_sharpe_variance is not None and trial_sharpe_variance < 0.0:
+        raise ValueError(f"trial_sharpe_variance must be >= 0, got {trial_sharpe_variance}")
     sharpe = _sharpe_daily(values)
     skew, kurtosis = _moments(values)
     variance = math.nan
-    if trial_sharpes is not None:
+    if trial_sharpe_variance is not None:
+        variance = float(trial_sharpe_variance) / TRADING_DAYS
+    elif trial_sharpes is not None:
         trials = np.asarray(list(trial_sharpes), dtype=float)
         trials = trials[np.isfinite(trials)]
         if trials.size >= 2:
             variance = float(trials.var(ddof=1)) / TRADING_DAYS
-    if math.isnan(variance):
+    if not math.isfinite(variance):
         variance = 1.0 / (n_obs - 1) if n_obs >= 2 else math.nan
     benchmark = expected_max_sharpe(n_trials, variance)
     return probabilistic_sharpe_ratio(sharpe, n_obs, skew, kurtosis, benchmark)
+
+
+def _against_benchmark(returns: pd.Series, benchmark_returns: pd.Series) -> dict[str, float]:
+    """beta, alpha, information_ratio and excess_return_t on the days both have a return."""
+    both = pd.concat(
+        [returns.astype(float), benchmark_returns.astype(float)], axis=1, join="inner"
+    ).dropna()
+    r = _clean(both.iloc[:, 0])
+    b = _clean(both.iloc[:, 1])
+    out = dict.fromkeys(("beta", "alpha", "information_ratio", "excess_return_t"), math.nan)
+    if r.size < 2:
+        return out
+    active = r - b
+    out["information_ratio"] = _sharpe_daily(active) * math.sqrt(TRADING_DAYS)
+    out["excess_return_t"] = hac_t_stat(active)
+    centered = b - b.mean()
+    # population moments on both sides of the ratio: the ddof cancels
+    benchmark_variance = float(np.mean(centered**2))
+    if math.sqrt(benchmark_variance) > _ZERO_DISPERSION:
+        beta = float(np.mean(centered * r)) / benchmark_variance
+        out["beta"] = beta
+        out["alpha"] = (float(r.mean()) - beta * float(b.mean())) * TRADING_DAYS
+    return out
 
 
 def _moments(values: np.ndarray) -> tuple[float, float]:
@@ -309,6 +398,9 @@ def performance_summary(
     turnover: pd.Series | None = None,
     n_trials: int = 1,
     trial_sharpes: Sequence[float] | None = None,
+    *,
+    gross_exposure: pd.Series | None = None,
+    trial_sharpe_variance: float | None = None,
 ) -> dict[str, float]:
     """The statistics stored in ``backtest_metrics``, as plain floats keyed by column name.
 
@@ -336,22 +428,45 @@ def performance_summary(
       with the skewness and kurtosis of ``r``: the probability that the true Sharpe
       ratio is positive.
     - ``deflated_sharpe``: :func:`deflated_sharpe_ratio`, the PSR against the expected
-      maximum Sharpe ratio of ``n_trials`` unskilled trials (``trial_sharpes`` are
-      annualized Sharpe ratios of all trials and only set the variance). Equals ``psr``
-      when ``n_trials == 1`` and is never above it otherwise.
+      maximum Sharpe ratio of ``n_trials`` unskilled trials; the variance of the
+      trials' annualized Sharpe ratios is ``trial_sharpe_variance``, or that of
+      ``trial_sharpes``. Count the configurations tried on this backtest period (the
+      sensitivity grid), not hyper-parameter trials selected on another metric: see
+      :func:`deflated_sharpe_ratio`. Equals ``psr`` when ``n_trials == 1`` and is never
+      above it otherwise.
     - ``n_trials``: ``n_trials``, as a float.
     - ``benchmark_sharpe``: ``sharpe`` of ``benchmark_returns``.
+    - ``max_drawdown_duration``: :func:`max_drawdown_duration` of the same equity as
+      ``max_drawdown``, in trading days: the longest stretch from a peak to the day
+      it is regained (or to the last day if it never is).
+    - ``exposure``: mean of ``gross_exposure`` (``sum |weight|`` per day, 1.0 for a
+      fully invested long-only book, 2.0 for a 100/100 long-short one); NaN when
+      ``gross_exposure`` is not given.
+
+    Against the benchmark, on the days both series have a return, with ``b`` the
+    benchmark's returns and ``a = r - b`` the active return:
+
+    - ``beta``: ``cov(r, b) / var(b)``, the slope of the CAPM regression of ``r`` on
+      ``b`` (zero risk-free rate); NaN when the benchmark does not move.
+    - ``alpha``: the regression's daily intercept ``mean(r) - beta * mean(b)``, times
+      252 (annualized by simple scaling, not compounded).
+    - ``information_ratio``: ``mean(a) / std(a, ddof=1) * sqrt(252)``.
+    - ``excess_return_t``: t-statistic of ``mean(a)`` with Newey-West (HAC) standard
+      errors (:func:`ml.metrics.hac_t_stat`, Newey and West's default lag count), so
+      that autocorrelated active returns do not overstate significance; NaN with
+      fewer than three days or a constant active return.
 
     Degenerate input does not raise. Ratios are ``+-inf`` when the denominator is zero
     and the numerator is not (``sharpe`` and ``sortino`` of a constant positive return,
     ``sortino``/``profit_factor``/``calmar`` of a series without losses) and ``NaN`` when
     both are zero or there are too few observations (fewer than 2 for dispersion-based
     statistics, none for the others). ``psr`` is 1.0/0.0 for a constant positive/negative
-    return. Empty ``returns`` give NaN everywhere except ``n_trials``, ``turnover`` and
-    ``benchmark_sharpe``, which do not depend on them.
+    return. Empty ``returns`` give NaN everywhere except ``n_trials``, ``turnover``,
+    ``exposure`` and ``benchmark_sharpe``, which do not depend on them.
 
     Raises:
-        ValueError: if ``n_trials < 1``.
+        ValueError: if ``n_trials < 1``, or as :func:`deflated_sharpe_ratio` for the
+            trial variance.
     """
     if n_trials < 1:
         raise ValueError(f"n_trials must be at least 1, got {n_trials}")
@@ -365,6 +480,10 @@ def performance_summary(
         daily_turnover = _clean(turnover)
         if daily_turnover.size:
             out["turnover"] = float(daily_turnover.mean()) * TRADING_DAYS
+    if gross_exposure is not None:
+        daily_exposure = _clean(gross_exposure)
+        if daily_exposure.size:
+            out["exposure"] = float(daily_exposure.mean())
     if n_obs == 0:
         return out
 
@@ -396,6 +515,13 @@ def performance_summary(
         var_95=var_95,
         cvar_95=float(r[r <= var_95].mean()),
         psr=probabilistic_sharpe_ratio(daily_sharpe, n_obs, skew, kurtosis, 0.0),
-        deflated_sharpe=deflated_sharpe_ratio(r, n_trials=n_trials, trial_sharpes=trial_sharpes),
+        deflated_sharpe=deflated_sharpe_ratio(
+            r,
+            n_trials=n_trials,
+            trial_sharpes=trial_sharpes,
+            trial_sharpe_variance=trial_sharpe_variance,
+        ),
+        max_drawdown_duration=_longest_drawdown_days(equity),
+        **_against_benchmark(returns, benchmark_returns),
     )
     return {key: float(value) for key, value in out.items()}

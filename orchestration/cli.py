@@ -20,6 +20,7 @@ from orchestration.quiet import quiet_dagster_dev_env, quiet_libraries
 from orchestration.settings import Settings, SettingsError, home_from_env
 
 if TYPE_CHECKING:
+    import pandas as pd
     from dagster import DagsterInstance, ExecuteInProcessResult
 
     from orchestration.profiling import EventWriteTimer, Marks
@@ -386,6 +387,117 @@ def _print_summary(settings: Settings, result: ExecuteInProcessResult) -> None:
     ):
         console.print(table)
     console.print(f"report: {settings.reports_dir / ('backtest_' + backtest_id + '.html')}")
+
+
+# The columns of `alphadag report`, when the table has them (older homes lack the newer).
+REPORT_COLUMNS = (
+    ("sharpe", "{:.2f}"),
+    ("cagr", "{:.2%}"),
+    ("max_drawdown", "{:.2%}"),
+    ("turnover", "{:.2f}"),
+    ("deflated_sharpe", "{:.2f}"),
+    ("max_drawdown_duration", "{:.0f}"),
+    ("exposure", "{:.2%}"),
+    ("beta", "{:.2f}"),
+    ("alpha", "{:.2%}"),
+    ("information_ratio", "{:.2f}"),
+    ("excess_return_t", "{:.2f}"),
+)
+
+
+class NoSuchBacktest(LookupError):
+    """No backtest in the warehouse, or none with the id asked for; the message says which."""
+
+
+def backtest_rows(warehouse_path: Path, backtest_id: str | None) -> pd.DataFrame:
+    """The `backtest_metrics` rows of ``backtest_id``, or of the latest backtest (by
+    ``created_at``) when it is None, one per strategy.
+
+    Raises:
+        NoSuchBacktest: when there is no backtest yet or ``backtest_id`` is unknown; the
+            message of the latter lists the known ids, newest first.
+    """
+    from orchestration.warehouse import Warehouse
+
+    warehouse = Warehouse(warehouse_path)
+    exists = (
+        warehouse_path.exists()
+        and not warehouse.query(
+            "select 1 from information_schema.tables where table_name = 'backtest_metrics'"
+        ).empty
+    )
+    known = (
+        warehouse.query(
+            "select backtest_id from backtest_metrics group by backtest_id "
+            "order by max(created_at) desc nulls last, backtest_id"
+        )["backtest_id"].tolist()
+        if exists
+        else []
+    )
+    if not known:
+        raise NoSuchBacktest(f"no backtest yet in {warehouse_path}: `alphadag run` builds one")
+    if backtest_id is None:
+        backtest_id = known[0]
+    elif backtest_id not in known:
+        shown = ", ".join(known[:10]) + (
+            f" (and {len(known) - 10} more)" if len(known) > 10 else ""
+        )
+        raise NoSuchBacktest(f"no backtest {backtest_id!r}; known, newest first: {shown}")
+    return warehouse.query("select * from backtest_metrics where backtest_id = ?", [backtest_id])
+
+
+def backtest_table(rows: pd.DataFrame) -> Table:
+    """One row per strategy of one backtest; the title names the backtest, its model
+    version(s) and its period."""
+    first = rows.iloc[0]
+    models = sorted(
+        {
+            f"{record.get('model_name') or 'model'} v{record['model_version']}"
+            for record in rows.to_dict("records")
+            if record.get("model_version") is not None
+        }
+    )
+    period = f"{first['start_date']:%Y-%m-%d}..{first['end_date']:%Y-%m-%d}"
+    table = Table(
+        title=f"backtest {first['backtest_id']}: {', '.join(models) or 'no model'}, {period}",
+        box=None,
+        pad_edge=False,
+    )
+    table.add_column("strategy", no_wrap=True)
+    columns = [(name, fmt) for name, fmt in REPORT_COLUMNS if name in rows.columns]
+    for name, _ in columns:
+        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
+    for record in rows.to_dict("records"):
+        table.add_row(str(record["strategy"]), *(_formatted(record[n], f) for n, f in columns))
+    return table
+
+
+@app.command()
+def report(
+    backtest_id: str | None = typer.Argument(
+        None, help="The backtest to show (the `backtest_id` column); the latest one if omitted."
+    ),
+) -> None:
+    """Print a backtest's metrics, one row per strategy, and the path of its HTML report."""
+    # only the home matters: reading results needs no valid run settings
+    settings = Settings(home=home_from_env())
+    try:
+        rows = backtest_rows(settings.warehouse_path, backtest_id)
+    except NoSuchBacktest as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    table = backtest_table(rows)
+    # piped or logged output keeps every column whole; a terminal gets its own width
+    if console.is_terminal:
+        console.print(table)
+    else:
+        natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+        Console(width=natural, soft_wrap=True).print(table)
+    path = settings.reports_dir / f"backtest_{rows['backtest_id'].iloc[0]}.html"
+    console.print(
+        f"report: {path}"
+        + ("" if path.exists() else " (missing: materialize `backtest` to write it)")
+    )
 
 
 @app.command()

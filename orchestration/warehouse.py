@@ -65,8 +65,9 @@ class Warehouse:
         """Replace the rows of `table` matching `key` with `frame`, in one transaction.
 
         Re-running a step with the same key therefore never duplicates rows. The table is
-        created from the frame's schema on first use; columns the frame adds to an older
-        table are added to it (earlier rows read NULL there).
+        created from the frame's schema on first use; columns the frame brings that the
+        table lacks (a metric added since the table was created) are added to it, NULL in
+        the rows already stored, so a home built by an older version keeps working.
         """
         where = " and ".join(f"{quote_identifier(column)} = ?" for column in key)
         name = quote_identifier(table)
@@ -74,9 +75,9 @@ class Warehouse:
             con.register("incoming", frame)
             con.execute("begin")
             con.execute(f"create table if not exists {name} as select * from incoming limit 0")
-            existing = {row[0] for row in con.execute(f"describe {name}").fetchall()}
+            stored = {row[0] for row in con.execute(f"describe {name}").fetchall()}
             for column, column_type, *_ in con.execute("describe incoming").fetchall():
-                if column not in existing:
+                if column not in stored:
                     con.execute(
                         f"alter table {name} add column {quote_identifier(column)} {column_type}"
                     )

@@ -18,6 +18,7 @@ from backtests.metrics import (
     drawdown_series,
     expected_max_sharpe,
     max_drawdown,
+    max_drawdown_duration,
     monthly_returns,
     performance_summary,
     probabilistic_sharpe_ratio,
@@ -114,6 +115,53 @@ def test_drawdown_of_a_round_trip() -> None:
     )
 
 
+def test_drawdown_duration_counts_days_from_peak_to_recovery() -> None:
+    # peak 1.1 on day 1, below it on days 2-3, regained on day 4: 3 days
+    assert max_drawdown_duration(pd.Series([1.0, 1.1, 1.0, 1.05, 1.1, 1.2])) == 3.0
+    # never regained: from the peak to the last day
+    assert max_drawdown_duration(pd.Series([1.0, 1.1, 1.0])) == 1.0
+    # the longer of two drawdowns: days 0-2 (regained), then days 3-7 (open at the end)
+    assert max_drawdown_duration(pd.Series([1.0, 0.9, 1.0, 1.2, 1.1, 1.0, 1.05, 1.15])) == 4.0
+    assert max_drawdown_duration(pd.Series([1.0, 1.0, 1.1])) == 0.0
+    assert math.isnan(max_drawdown_duration(pd.Series([], dtype=float)))
+
+    # In the summary the curve starts at 1 before the first return.
+    # 1 -> 1.1 -> 0.99 -> 1.0395 -> 1.10187 (regained on day 4) -> 1.0909 (open, 1 day)
+    got = performance_summary(_series([0.1, -0.1, 0.05, 0.06, -0.01]), _series([0.0] * 5))
+    assert got["max_drawdown_duration"] == 3.0
+    # a loss on the first day: below the starting capital on days 1-2, back above on day 3
+    got = performance_summary(_series([-0.1, 0.0, 0.2]), _series([0.0] * 3))
+    assert got["max_drawdown_duration"] == 3.0
+
+
+def test_exposure_is_the_mean_gross_exposure() -> None:
+    r = _series([0.01, -0.01, 0.0, 0.02])
+    got = performance_summary(r, r, gross_exposure=_series([1.0, 0.5, 0.0, 1.5]))
+    assert got["exposure"] == pytest.approx(0.75)
+    assert math.isnan(performance_summary(r, r)["exposure"])
+
+
+def test_beta_alpha_and_information_ratio_by_hand() -> None:
+    benchmark = [0.01, -0.02, 0.02, 0.01, 0.00]
+    # twice the benchmark plus 10 bp a day: beta 2, daily intercept 0.001
+    strategy = [2 * b + 0.001 for b in benchmark]
+    got = performance_summary(_series(strategy), _series(benchmark))
+    assert got["beta"] == pytest.approx(2.0)
+    assert got["alpha"] == pytest.approx(0.001 * 252)
+    # active return a = r - b = [0.011, -0.019, 0.021, 0.011, 0.001], mean 0.005,
+    # deviations [0.006, -0.024, 0.016, 0.006, -0.004], sum of squares 920e-6
+    assert got["information_ratio"] == pytest.approx(0.005 / math.sqrt(920e-6 / 4) * math.sqrt(252))
+    # Newey-West with floor(4 * (5 / 100) ** (2 / 9)) = 2 lags, Bartlett weights 2/3, 1/3:
+    # autocovariances (sums / 5) 184e-6, -91.2e-6 (lag 1), -22.4e-6 (lag 2)
+    long_run = 184e-6 + 2 * (2 / 3) * -91.2e-6 + 2 * (1 / 3) * -22.4e-6
+    assert got["excess_return_t"] == pytest.approx(0.005 / math.sqrt(long_run / 5))
+
+    # A benchmark that does not move explains nothing: beta and alpha are undefined.
+    flat = performance_summary(_series(strategy), _series([0.001] * 5))
+    assert math.isnan(flat["beta"]) and math.isnan(flat["alpha"])
+    assert math.isfinite(flat["information_ratio"])
+
+
 def test_psr_matches_the_published_formula() -> None:
     rng = np.random.default_rng(11)
     r = pd.Series(rng.standard_t(5, size=750) * 0.01 + 0.0006)
@@ -158,6 +206,26 @@ def test_deflated_sharpe_penalizes_many_trials() -> None:
     assert deflated_sharpe_ratio(r, n_trials=50, trial_sharpes=[1.0, 1.0]) == pytest.approx(psr)
 
 
+def test_deflated_sharpe_takes_the_trial_variance_directly() -> None:
+    rng = np.random.default_rng(9)
+    r = pd.Series(rng.normal(0.0008, 0.01, size=500))
+    # the sample variance of [-2, 0, 2] is 4
+    from_trials = deflated_sharpe_ratio(r, n_trials=50, trial_sharpes=[-2.0, 0.0, 2.0])
+    assert deflated_sharpe_ratio(r, n_trials=50, trial_sharpe_variance=4.0) == pytest.approx(
+        from_trials
+    )
+    summary = performance_summary(r, r, n_trials=50, trial_sharpe_variance=4.0)
+    assert summary["deflated_sharpe"] == pytest.approx(from_trials)
+    assert summary["n_trials"] == 50.0
+    assert deflated_sharpe_ratio(r, n_trials=50, trial_sharpe_variance=0.0) == pytest.approx(
+        summary["psr"]
+    )
+    with pytest.raises(ValueError, match="not both"):
+        deflated_sharpe_ratio(r, n_trials=5, trial_sharpes=[0.0, 1.0], trial_sharpe_variance=1.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        deflated_sharpe_ratio(r, n_trials=5, trial_sharpe_variance=-1.0)
+
+
 def test_expected_max_sharpe_matches_simulation() -> None:
     rng = np.random.default_rng(0)
     simulated = rng.standard_normal((20_000, 100)).max(axis=1).mean()
@@ -183,6 +251,10 @@ def test_degenerate_inputs_do_not_raise() -> None:
         "benchmark_sharpe",
     ):
         assert math.isnan(flat[key]), key
+    # a benchmark that never moves and an active return that is always zero
+    for key in ("beta", "alpha", "information_ratio", "excess_return_t"):
+        assert math.isnan(flat[key]), key
+    assert flat["max_drawdown_duration"] == 0.0
 
     rising = performance_summary(_series([0.001] * 10), _series([0.0] * 10))
     assert rising["volatility"] == 0.0
@@ -236,6 +308,7 @@ def test_light_imports_stay_light() -> None:
     """Loading the package must not pull vectorbt, plotting libraries or dagster."""
     code = (
         "import sys, backtests.metrics, backtests.signals, backtests.portfolio, backtests.report\n"
+        "import backtests.stress\n"
         "heavy = [m for m in ('vectorbt', 'numba', 'plotly', 'matplotlib', 'dagster', 'scipy')"
         " if m in sys.modules]\n"
         "assert not heavy, heavy\n"

@@ -163,3 +163,99 @@ def test_summary_shows_the_backtest_and_the_zoo_of_the_trained_version(tmp_path)
     rows = [line.split()[0] for line in text.splitlines() if line.split()]
     candidates = [name for name in rows if name in set(zoo["candidate"])]
     assert candidates == ["best_single_feature", "ridge", "lightgbm", "oracle"]
+
+
+def _store_backtest(
+    warehouse_path, backtest_id: str, created_at, strategies: list[str], newer_metrics: bool
+) -> None:
+    """`backtest_metrics` rows as the backtest asset writes them, from real metrics."""
+    from datetime import date
+
+    import numpy as np
+    import pandas as pd
+
+    from backtests.metrics import METRIC_NAMES, performance_summary
+    from orchestration.warehouse import Warehouse
+
+    names = (
+        METRIC_NAMES
+        if newer_metrics
+        else METRIC_NAMES[: METRIC_NAMES.index("benchmark_sharpe") + 1]
+    )
+    index = pd.bdate_range("2023-03-01", periods=120)
+    benchmark = pd.Series(np.random.default_rng(1).normal(0.0004, 0.01, 120), index=index)
+    rows = []
+    for offset, strategy in enumerate(strategies):
+        returns = 0.0003 * offset + 0.8 * benchmark
+        metrics = performance_summary(
+            returns, benchmark, gross_exposure=pd.Series(1.0, index=index)
+        )
+        rows.append(
+            {
+                "backtest_id": backtest_id,
+                "strategy": strategy,
+                "model_name": "alphadag_ranker",
+                "model_version": "3",
+                "start_date": date(2023, 3, 1),
+                "end_date": date(2023, 8, 15),
+                **{name: metrics[name] for name in names},
+                "fees_bps": 5.0,
+                "slippage_bps": 5.0,
+                "created_at": created_at,
+            }
+        )
+    Warehouse(warehouse_path).replace_rows(
+        "backtest_metrics", pd.DataFrame(rows), {"backtest_id": backtest_id}
+    )
+
+
+def test_report_prints_the_latest_or_the_given_backtest(tmp_path, monkeypatch) -> None:
+    from datetime import datetime
+
+    from typer.testing import CliRunner
+
+    from orchestration import cli
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("ALPHADAG_HOME", str(home))
+    runner = CliRunner()
+
+    missing = runner.invoke(cli.app, ["report"])
+    assert missing.exit_code == 1
+    assert "no backtest yet" in missing.stderr
+
+    home.mkdir()
+    warehouse_path = home / "warehouse.duckdb"
+    # an older backtest, written before the newer metrics existed, then a newer one
+    _store_backtest(warehouse_path, "old111", datetime(2024, 1, 2), ["top5_long_only"], False)
+    strategies = ["top5_long_only", "equal_weight", "oracle"]
+    _store_backtest(warehouse_path, "new222", datetime(2024, 2, 3), strategies, True)
+
+    latest = runner.invoke(cli.app, ["report"])
+    assert latest.exit_code == 0, latest.output
+    text = latest.stdout
+    assert "backtest new222: alphadag_ranker v3, 2023-03-01..2023-08-15" in text
+    assert "old111" not in text
+    for name in ("strategy", "sharpe", "cagr", "max_drawdown", "turnover", "beta"):
+        assert name in text
+    assert "max_drawdown_duration" in text and "information_ratio" in text
+    lines = {line.split()[0]: line for line in text.splitlines() if line.split()}
+    assert set(strategies) <= set(lines)
+    assert "100.00%" in lines["oracle"]  # the exposure column, as a percentage
+    report = home / "reports" / "backtest_new222.html"
+    assert f"report: {report} (missing" in text
+
+    report.parent.mkdir()
+    report.write_text("<html></html>")
+    older = runner.invoke(cli.app, ["report", "old111"])
+    assert older.exit_code == 0, older.output
+    assert "backtest old111" in older.stdout
+    assert "oracle" not in older.stdout
+    assert "n/a" in older.stdout  # its newer columns are empty
+    again = runner.invoke(cli.app, ["report", "new222"])
+    assert f"report: {report}\n" in again.stdout
+
+    unknown = runner.invoke(cli.app, ["report", "nope"])
+    assert unknown.exit_code == 1
+    assert "no backtest 'nope'" in unknown.stderr
+    assert "new222, old111" in unknown.stderr

@@ -18,6 +18,20 @@ def test_replace_rows_three_times_leaves_one_copy(tmp_path) -> None:
     pd.testing.assert_frame_equal(stored, frame)
 
 
+def test_replace_rows_adds_the_columns_a_newer_frame_brings(tmp_path) -> None:
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    warehouse.replace_rows(
+        "backtest_metrics", pd.DataFrame({"id": ["a"], "sharpe": [1.0]}), {"id": "a"}
+    )
+    newer = pd.DataFrame({"id": ["b"], "sharpe": [2.0], "beta": [0.5], "note": ["x"]})
+    warehouse.replace_rows("backtest_metrics", newer, {"id": "b"})
+    stored = warehouse.query("select * from backtest_metrics order by id")
+    assert list(stored.columns) == ["id", "sharpe", "beta", "note"]
+    assert stored["sharpe"].tolist() == [1.0, 2.0]
+    assert stored["beta"].isna().tolist() == [True, False]
+    assert stored["note"].tolist()[1] == "x"
+
+
 def test_hostile_names_and_paths_stay_names_and_paths(tmp_path) -> None:
     home = tmp_path / "o'brien; drop"
     home.mkdir()
@@ -34,12 +48,3 @@ def test_hostile_names_and_paths_stay_names_and_paths(tmp_path) -> None:
     assert warehouse.export_parquet("select * from model_metrics", target) == 1
     assert pd.read_parquet(target)["v"].tolist() == ["keep"]
 
-
-def test_a_frame_with_new_columns_widens_an_older_table(tmp_path) -> None:
-    warehouse = Warehouse(tmp_path / "w.duckdb")
-    warehouse.replace_rows("metrics", pd.DataFrame({"id": ["a"], "sharpe": [1.0]}), {"id": "a"})
-    wider = pd.DataFrame({"id": ["b"], "sharpe": [2.0], "beta": [0.5]})
-    warehouse.replace_rows("metrics", wider, {"id": "b"})
-    rows = warehouse.query("select id, sharpe, beta from metrics order by id")
-    assert rows["sharpe"].tolist() == [1.0, 2.0]
-    assert rows["beta"].isna().tolist() == [True, False]
