@@ -23,9 +23,6 @@ from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
 from .metadata import number
 from .models import TrainedModel, model_evaluation, walk_forward_predictions
 
-# the columns of `backtest_metrics` and `stress_tests` besides the metrics
-SUMMARY_METRICS = (*METRIC_NAMES, "exposure")
-
 
 class BacktestConfig(dg.Config):
     top_k: int = Field(default=PortfolioSpec.top_k, description="Names held per side.")
@@ -127,7 +124,6 @@ def backtest(
     os.environ.setdefault("NUMBA_CACHE_DIR", str(settings.numba_cache_dir))
     from backtests.report import equity_curve_png, grid_heatmap_png, write_report
     from backtests.simulation import Market
-    from backtests.stress import flash_crash, market_regimes
     from backtests.study import price_baselines, run_study
 
     warehouse = Warehouse(settings.warehouse_path)
@@ -149,8 +145,6 @@ def backtest(
         study_config,
         oracle=oracle,
         test_start=pd.Timestamp(champion_model.test_start),
-        regimes=market_regimes,
-        flash_crash=flash_crash,
         log=context.log.info,
     )
 
@@ -236,9 +230,7 @@ def backtest(
             "data_version": data_version,
             "period": f"{start_date} .. {end_date}",
             "strategy": study.headline,
-            **{
-                name: number(name, headline[name]) for name in SUMMARY_METRICS if name != "n_trials"
-            },
+            **{name: number(name, headline[name]) for name in METRIC_NAMES if name != "n_trials"},
             "n_trials": len(study.grid),
             "strategies": _table(study.metrics, ["strategy", *_COMPARE]),
             "stress_tests": _table(study.stress, ["scenario", "days", *_COMPARE]),

@@ -35,6 +35,7 @@ from backtests.construction import (
 )
 from backtests.metrics import performance_summary, sharpe_ratio
 from backtests.simulation import CostModel, Execution, Market, Simulation, simulate
+from backtests.stress import BEAR, RANGE_BOUND, flash_crash, market_regimes
 
 __all__ = [
     "BENCHMARK",
@@ -102,8 +103,6 @@ def run_study(
     *,
     oracle: pd.DataFrame | None = None,
     test_start: pd.Timestamp | None = None,
-    regimes: Callable[[pd.Series], pd.Series] | None = None,
-    flash_crash: Callable[[Market], tuple[Market, pd.Timestamp]] | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> StudyResult:
     """Backtest every strategy over ``market``'s dates from the model's first score on.
@@ -116,8 +115,6 @@ def run_study(
         model: the name of the model's scores (its books are the headline).
         oracle: the oracle's scores, when the source has one.
         test_start: first date of the champion's test period (a stress scenario).
-        regimes: labels each date from the benchmark's returns ("bear", "range_bound").
-        flash_crash: returns a market with a crash and the crash date.
     """
     if model not in scores:
         raise ValueError(f"scores has no {model!r}")
@@ -154,7 +151,9 @@ def run_study(
     )
 
     grid = run_grid(period, aligned[model], config, returns)
-    log(f"grid: {len(grid)} configurations, Sharpe {grid['sharpe'].min():.2f}..{grid['sharpe'].max():.2f}")
+    log(
+        f"grid: {len(grid)} configurations, Sharpe {grid['sharpe'].min():.2f}..{grid['sharpe'].max():.2f}"
+    )
     trial_sharpes = grid["sharpe"].to_numpy()
     benchmark = simulation.returns[BENCHMARK]
 
@@ -169,7 +168,8 @@ def run_study(
             values["turnover"],
             n_trials=len(grid),
             trial_sharpes=trial_sharpes,
-        ) | {"exposure": float(values["gross"].mean())}
+            gross_exposure=values["gross"],
+        )
 
     metrics = pd.DataFrame([{"strategy": n, **summary(n)} for n in names])
     scenarios: list[dict[str, object]] = [
@@ -177,9 +177,9 @@ def run_study(
         {"scenario": "slippage_x2", **summary("slippage_x2")},
         {"scenario": "slippage_x3", **summary("slippage_x3")},
     ]
-    labels = regimes(benchmark) if regimes is not None else pd.Series(dtype=object)
-    for regime in ("bear", "range_bound"):
-        days = labels.index[labels == regime] if len(labels) else pd.Index([])
+    labels = market_regimes(benchmark)
+    for regime in (BEAR, RANGE_BOUND):
+        days = labels.index[labels == regime]
         row: dict[str, object] = {"scenario": regime, "days": len(days)}
         if len(days) >= 2:
             row |= summary(headline, days)
@@ -187,32 +187,29 @@ def run_study(
     if test_start is not None:
         days = period.dates[period.dates >= test_start]
         scenarios.append({"scenario": "test_period", "days": len(days), **summary(headline, days)})
-    crash_day = None
-    if flash_crash is not None:
-        crashed, crash_day = flash_crash(period)
-        index = [names.index(headline), names.index(BENCHMARK)]
-        crash = simulate(
-            crashed,
-            decisions[index],
-            costs,
-            [headline, BENCHMARK],
-            execution=config.execution,
-            init_cash=config.init_cash,
-        )
-        scenarios.append(
-            {
-                "scenario": "flash_crash",
-                "days": len(period.dates),
-                **performance_summary(
-                    crash.returns[headline],
-                    crash.returns[BENCHMARK],
-                    crash.turnover[headline],
-                    n_trials=len(grid),
-                    trial_sharpes=trial_sharpes,
-                ),
-                "exposure": float(crash.gross[headline].mean()),
-            }
-        )
+    crashed, crash_day = _crashed(period)
+    index = [names.index(headline), names.index(BENCHMARK)]
+    crash = simulate(
+        crashed,
+        decisions[index],
+        costs,
+        [headline, BENCHMARK],
+        execution=config.execution,
+        init_cash=config.init_cash,
+    )
+    scenarios.append(
+        {
+            "scenario": "flash_crash",
+            **performance_summary(
+                crash.returns[headline],
+                crash.returns[BENCHMARK],
+                crash.turnover[headline],
+                n_trials=len(grid),
+                trial_sharpes=trial_sharpes,
+                gross_exposure=crash.gross[headline],
+            ),
+        }
+    )
     stress = pd.DataFrame(scenarios)
     stress["days"] = stress["days"].fillna(len(period.dates)).astype(int)
     return StudyResult(
@@ -257,6 +254,17 @@ def _align(scores: pd.DataFrame, period: Market) -> np.ndarray:
     frame = scores.copy()
     frame.index = pd.to_datetime(frame.index)
     return frame.reindex(index=period.dates, columns=period.symbols).to_numpy(dtype=np.float64)
+
+
+def _crashed(period: Market) -> tuple[Market, pd.Timestamp]:
+    """The period with a -10% market-wide gap halfway through, recovered over 10 days."""
+    day = period.dates[len(period.dates) // 2]
+    open_, close = (
+        pd.DataFrame(values, index=period.dates, columns=period.symbols)
+        for values in (period.open, period.close)
+    )
+    crashed_open, crashed_close = flash_crash(open_, close, day)
+    return period.with_prices(crashed_open.to_numpy(), crashed_close.to_numpy()), day
 
 
 def _buy_and_hold(period: Market) -> np.ndarray:
