@@ -186,7 +186,12 @@ def _with_oracle(
 def model_zoo(
     context: dg.AssetExecutionContext, config: ModelConfig, settings: dg.ResourceParam[Settings]
 ) -> dg.Output[TrainedModel]:
-    from ml.tracking import configure_mlflow, find_model_version, log_and_register
+    from ml.tracking import (
+        configure_mlflow,
+        find_model_version,
+        flatten_params,
+        log_and_register,
+    )
     from ml.training import ZooConfig, train_zoo
 
     zoo_config = ZooConfig(
@@ -255,7 +260,7 @@ def model_zoo(
             outcome.model,
             model_name=MODEL_NAME,
             fingerprint=fingerprint,
-            params={f"{m}.{k}": v for m, p in outcome.params.items() for k, v in p.items()},
+            params=flatten_params(outcome.params),
             metrics={
                 k: float(chosen[k])
                 for k in ("cv_rank_ic", "test_ic", "test_rank_ic", "icir", "hac_t", "oracle_share")
