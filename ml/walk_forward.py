@@ -168,7 +168,11 @@ def walk_forward_predictions(
     missing = [m for m in members if m not in params]
     if missing:
         raise ValueError(f"{candidate} needs the hyperparameters of {missing}")
-    frame = frame.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+    frame = (
+        frame.assign(date=pd.to_datetime(frame["date"]).astype("datetime64[ns]"))
+        .sort_values(["date", "symbol"], kind="stable")
+        .reset_index(drop=True)
+    )
     ends = label_end_dates(frame, horizon)
     blocks = walk_forward_blocks(
         frame["date"], ends, step=config.step, min_train_dates=config.min_train_dates

@@ -26,7 +26,14 @@ from orchestration.settings import Settings
 
 RETRAIN_JOB_NAME = "retrain"
 REASONS_TAG = "alphadag/retrain_reasons"
-RETRAIN_ASSETS = ("model_zoo", "champion_model", "predictions", "model_metrics", "model_evaluation")
+RETRAIN_ASSETS = (
+    "model_zoo",
+    "champion_model",
+    "predictions",
+    "walk_forward_predictions",
+    "model_metrics",
+    "model_evaluation",
+)
 
 
 @dataclass(frozen=True)
