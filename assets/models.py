@@ -485,6 +485,10 @@ def walk_forward_predictions(
     )
     labels, _ = _with_oracle(settings, frame[["symbol", "date", label]], label)
     per_block, overall = walk_forward.block_rank_ic(out, labels, label, horizon)
+    # from the champion's test start on, hyperparameters did not see the dates either
+    _, test_period = walk_forward.block_rank_ic(
+        out[out["date"] >= pd.Timestamp(champion_model.test_start)], labels, label, horizon
+    )
     table = out.assign(
         date=out["date"].dt.date,
         model_name=champion_model.name,
@@ -513,6 +517,7 @@ def walk_forward_predictions(
             "years": round(years, 2),
             "hyperparameters_tuned_until": champion_model.test_start,
             "rank_ic": _table(overall),
+            "rank_ic_test_period": _table(test_period),
             "rank_ic_by_block": _table(per_block.astype({"start": str, "end": str})),
         }
     )

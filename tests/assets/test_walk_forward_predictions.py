@@ -103,6 +103,9 @@ def test_writes_every_out_of_sample_row_with_its_comparators(home) -> None:
     assert overall["lightgbm"]["rank_ic"] > 0.3
     assert overall["oracle"]["rank_ic"] > 0.3
     assert len(meta["rank_ic_by_block"].records) == 3
+    # the fully out-of-sample part: the dates from the champion's test start
+    test_period = {r.data["candidate"]: r.data for r in meta["rank_ic_test_period"].records}
+    assert test_period["lightgbm"]["n_dates"] == 40 - 6  # the last six have no label
 
 
 def test_a_rerun_replaces_the_rows_of_its_version(home) -> None:
