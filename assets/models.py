@@ -501,9 +501,10 @@ def walk_forward_predictions(
     )
     first, last = out["date"].min(), out["date"].max()
     years = (last - first).days / 365.25
+    blocks = int(out["block"].nunique())
     context.log.info(
         f"walk-forward {first.date()}..{last.date()} ({years:.2f} years, "
-        f"{len(per_block)} blocks), mean daily rank IC: "
+        f"{blocks} blocks), mean daily rank IC: "
         + ", ".join(f"{r.candidate} {r.rank_ic:.4f}" for r in overall.itertuples())
     )
     return dg.MaterializeResult(
@@ -511,7 +512,7 @@ def walk_forward_predictions(
             "model_version": champion_model.version,
             "candidate": champion_model.candidate,
             "rows": rows,
-            "blocks": len(per_block),
+            "blocks": blocks,
             "first_oos_date": str(first.date()),
             "last_oos_date": str(last.date()),
             "years": round(years, 2),

@@ -246,8 +246,9 @@ def block_rank_ic(
     daily = pd.DataFrame({c: daily_ic(scored, c, label_col, method="spearman") for c in candidates})
     block_of_date = predictions.groupby("date")["block"].first()
     daily["block"] = block_of_date.reindex(daily.index).to_numpy()
-    per_block = daily.groupby("block")[candidates].mean()
     bounds = predictions.groupby("block")["date"].agg(["min", "max"])
+    # a block of unlabelled dates only (the newest few) stays in the table, without IC
+    per_block = daily.groupby("block")[candidates].mean().reindex(bounds.index)
     per_block.insert(0, "start", bounds["min"].dt.date)
     per_block.insert(1, "end", bounds["max"].dt.date)
     overall = pd.DataFrame(

@@ -158,6 +158,16 @@ def test_the_planted_signal_is_found_out_of_sample(panel, run) -> None:
     assert ic["oracle"] >= ic["ensemble"] - 0.05
     assert list(per_block.columns[:3]) == ["block", "start", "end"]
     assert len(per_block) == 4 and (per_block["ensemble"] > 0.3).all()
+    # a block of unlabelled dates only keeps its row, without IC
+    newest = out[out["date"] > panel["date"].unique()[-HORIZON - 2]].assign(block=4)
+    per_block_with_newest, _ = block_rank_ic(
+        pd.concat([out[out["date"] <= newest["date"].min() - pd.Timedelta(days=1)], newest]),
+        panel[["symbol", "date", "fwd_ret_5d"]],
+        "fwd_ret_5d",
+        HORIZON,
+    )
+    assert per_block_with_newest["block"].tolist() == [0, 1, 2, 3, 4]
+    assert per_block_with_newest["ensemble"].isna().tolist() == [False] * 4 + [True]
     # the newest dates have no label: scored dates stop before the last prediction
     assert overall.set_index("candidate").loc["ensemble", "n_dates"] == 200 - HORIZON - 1
 
