@@ -36,6 +36,7 @@ __all__ = [
     "FEATURE_DTYPE",
     "LABEL_PREFIX",
     "MODEL_FAMILIES",
+    "THREAD_PARAMS",
     "check_features",
     "fit_lightgbm",
     "fit_model",
@@ -186,6 +187,9 @@ def fit_xgboost(
         booster = booster[: booster.best_iteration + 1]
     return booster
 
+
+THREAD_PARAMS = {"lightgbm": "num_threads", "xgboost": "nthread"}
+"""The parameter that sets a family's thread count (fixed, for reproducible fits)."""
 
 MODEL_FAMILIES: dict[str, Callable[..., Any]] = {
     "lightgbm": fit_lightgbm,

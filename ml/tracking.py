@@ -49,12 +49,14 @@ __all__ = [
     "configure_mlflow",
     "find_model_version",
     "finish_registration",
+    "flatten_params",
     "get_alias_version",
     "load_model",
     "log_and_register",
     "model_uri",
     "model_version_info",
     "record_on_version",
+    "run_params",
     "set_alias",
     "version_tags",
 ]
@@ -370,6 +372,36 @@ def record_on_version(
         for key, value in (metrics or {}).items():
             if found.run_id:
                 client.log_metric(found.run_id, key, float(value))
+
+
+def flatten_params(nested: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``{family: {param: value}}`` as MLflow params ``family.param`` (a run's params are
+    flat)."""
+    return {f"{family}.{key}": value for family, p in nested.items() for key, value in p.items()}
+
+
+def _parse_param(text: str) -> Any:
+    """MLflow stores a param as ``str(value)``: an int, a float (``repr`` round-trips) or
+    a string such as an objective's name."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def run_params(run_id: str) -> dict[str, dict[str, Any]]:
+    """The ``family.param`` params of a run (see ``flatten_params``) as
+    ``{family: {param: value}}``, numbers parsed back from MLflow's strings."""
+    with _quiet_mlflow():
+        flat = _client().get_run(run_id).data.params
+    nested: dict[str, dict[str, Any]] = {}
+    for name, text in flat.items():
+        family, dot, key = name.partition(".")
+        if dot:
+            nested.setdefault(family, {})[key] = _parse_param(text)
+    return nested
 
 
 def version_tags(model_name: str, version: str) -> dict[str, str]:

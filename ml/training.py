@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ml.models import FEATURE_DTYPE, fit_model, predict
+from ml.models import FEATURE_DTYPE, THREAD_PARAMS, fit_model, predict
 from ml.splits import Holdout, holdout_split, label_end_dates, walk_forward_folds
 from ml.tuning import TuningProblem, TuningResult, mean_rank_ic, tune
 from ml.zoo import (
@@ -197,7 +197,7 @@ def train_zoo(
         )
         studies[family] = study
         params = {**study.best_params}
-        params["num_threads" if family == "lightgbm" else "nthread"] = config.threads
+        params[THREAD_PARAMS[family]] = config.threads
         members[family] = fit_model(
             family, dev.iloc[labelled], features, config.target, params, seed=config.seed
         )

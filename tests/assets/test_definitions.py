@@ -30,6 +30,7 @@ EXPECTED_ASSETS = {
     "model_zoo",
     "champion_model",
     "predictions",
+    "walk_forward_predictions",
     "model_evaluation",
     "signals",
     "model_metrics",
@@ -73,6 +74,7 @@ def test_lineage_runs_from_raw_bars_to_backtest(tmp_path) -> None:
     assert parents("champion_model") == {"model_zoo"}
     assert parents("signals") == {"champion_model", "latest_features"}
     assert "predictions" in parents("backtest")
+    assert parents("walk_forward_predictions") == {"champion_model", "training_set"}
 
 
 def test_raw_bars_are_business_day_partitions(tmp_path) -> None:

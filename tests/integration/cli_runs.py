@@ -22,6 +22,7 @@ TINY = {"ALPHADAG_UNIVERSE": "4", "ALPHADAG_START": "2021-07-01", "ALPHADAG_END"
 RESULTS = {
     "fct_features": ["symbol", "date"],
     "predictions": ["symbol", "date", "model_name", "model_version"],
+    "walk_forward_predictions": ["symbol", "date", "model_name", "model_version", "candidate"],
     "model_metrics": ["model_name", "model_version"],
     "backtest_metrics": ["backtest_id", "strategy"],
 }

@@ -18,6 +18,7 @@ RUN_CONFIG = {
         "model_zoo": {"config": {"n_trials": 3, "n_folds": 2, "valid_dates": 30}},
         "backtest": {"config": {"top_k": 2}},
         "signals": {"config": {"top_k": 2}},
+        "walk_forward_predictions": {"config": {"step": 63, "min_train_dates": 150}},
     }
 }
 
@@ -126,4 +127,10 @@ def test_rerun_is_idempotent_and_deterministic(built_home) -> None:
         assert again.loc[0, column] == first_metrics.loc[0, column]
     predictions = _table(settings, "predictions")
     assert not predictions.duplicated(["symbol", "date", "model_name", "model_version"]).any()
+    walk_forward = _table(settings, "walk_forward_predictions")
+    key = ["symbol", "date", "model_name", "model_version", "candidate"]
+    assert not walk_forward.duplicated(key).any()
+    # every date after the first 150 of the year's 260, in two blocks, by three candidates
+    assert walk_forward["date"].nunique() == 110 and walk_forward["block"].nunique() == 2
+    assert walk_forward["candidate"].nunique() == 3
     assert _table(settings, "model_metrics").shape[0] == 1

@@ -26,11 +26,13 @@ from ml.tracking import (
     RegisteredModel,
     configure_mlflow,
     find_model_version,
+    flatten_params,
     get_alias_version,
     load_model,
     log_and_register,
     model_version_info,
     record_on_version,
+    run_params,
     version_tags,
 )
 from ml.zoo import RankEnsemble
@@ -187,6 +189,20 @@ def test_run_and_version_metadata(store: Store) -> None:
     assert "zoo.csv" in {a.path for a in client.list_artifacts(run.info.run_id)}
     signature = mlflow.models.get_model_info(f"models:/{MODEL}/2").signature
     assert signature.inputs.input_names() == FEATURES
+
+
+def test_family_params_come_back_as_they_were_logged(store: Store) -> None:
+    # what a tuned ensemble logs: floats that need every digit, ints, library strings
+    params = {
+        "lightgbm": {"objective": "regression", "learning_rate": 0.07361950219, "num_leaves": 4},
+        "xgboost": {"objective": "reg:squarederror", "min_child_weight": 2000.0, "alpha": 1e-05},
+    }
+    with mlflow.start_run() as run:
+        mlflow.log_params({**flatten_params(params), "seed": 7})
+    back = run_params(run.info.run_id)
+    assert back == params  # params without a family prefix are not a family's
+    assert isinstance(back["lightgbm"]["num_leaves"], int)
+    assert isinstance(back["xgboost"]["min_child_weight"], float)
 
 
 def test_recorded_decisions_land_on_the_version_and_its_run(store: Store) -> None:
