@@ -299,18 +299,14 @@ def _print_profile(
     console.print(f"profile: {path}")
 
 
-BACKTEST_ROWS = (
-    ("Sharpe", "sharpe", "{:.2f}"),
-    ("CAGR", "cagr", "{:.2%}"),
-    ("Max drawdown", "max_drawdown", "{:.2%}"),
-    ("Volatility", "volatility", "{:.2%}"),
-    ("Turnover (annual)", "turnover", "{:.1f}"),
-    ("Deflated Sharpe (prob.)", "deflated_sharpe", "{:.2f}"),
-    ("IC", "ic", "{:.4f}"),
-    ("Rank IC", "rank_ic", "{:.4f}"),
-    ("ICIR", "icir", "{:.3f}"),
-    ("Oracle IC (simulator)", "oracle_ic", "{:.4f}"),
-    ("Benchmark Sharpe", "benchmark_sharpe", "{:.2f}"),
+# The run summary's compact view of the backtest (80 columns); `alphadag report` shows all.
+SUMMARY_COLUMNS = ("sharpe", "cagr", "max_drawdown", "turnover", "beta", "excess_return_t")
+STRESS_COLUMNS = (
+    ("days", "{:.0f}"),
+    ("sharpe", "{:.2f}"),
+    ("cagr", "{:.2%}"),
+    ("max_drawdown", "{:.2%}"),
+    ("total_return", "{:.2%}"),
 )
 ZOO_COLUMNS = ("cv_rank_ic", "test_ic", "test_rank_ic", "icir", "hac_t", "oracle_share")
 
@@ -321,32 +317,26 @@ def _formatted(value: object, fmt: str) -> str:
 
 
 def summary_tables(warehouse_path: Path, backtest_id: str, zoo_version: str) -> list[Table]:
-    """The run's summary from the warehouse: the backtest of the champion (with its
-    out-of-sample skill from `model_metrics`) and the model zoo of version
-    ``zoo_version`` (every candidate on the same test rows)."""
+    """The run's summary from the warehouse: the backtest (every strategy, baseline and
+    the oracle bound), its stress tests, and the model zoo of version ``zoo_version``
+    (every candidate on the same test rows)."""
     from ml.training import LEARNED
     from ml.zoo import BASELINES
     from orchestration.warehouse import Warehouse
 
     warehouse = Warehouse(warehouse_path)
-    row = warehouse.query(
-        """
-        select b.*, m.ic, m.rank_ic, m.icir, m.oracle_ic
-        from backtest_metrics b
-        left join model_metrics m using (model_name, model_version)
-        where b.backtest_id = ?
-        """,
-        [backtest_id],
-    ).iloc[0]
-    period = f"{row['start_date']:%Y-%m-%d}..{row['end_date']:%Y-%m-%d}"
-    backtest = Table(
-        title=f"backtest {row['backtest_id']}: {row['strategy']}, "
-        f"{row['model_name']} v{row['model_version']}, {period}"
+    backtest = backtest_table(backtest_rows(warehouse_path, backtest_id), SUMMARY_COLUMNS)
+    stress = warehouse.query(
+        "select * exclude (backtest_id) from stress_tests where backtest_id = ?", [backtest_id]
     )
-    backtest.add_column("metric")
-    backtest.add_column("value", justify="right")
-    for label, name, fmt in BACKTEST_ROWS:
-        backtest.add_row(label, _formatted(row[name], fmt))
+    stress_table = Table(title="stress tests of the headline strategy", box=None, pad_edge=False)
+    stress_table.add_column("scenario", no_wrap=True)
+    for name, _ in STRESS_COLUMNS:
+        stress_table.add_column(name, justify="right", no_wrap=True)
+    for record in stress.to_dict("records"):
+        stress_table.add_row(
+            str(record["scenario"]), *(_formatted(record[n], f) for n, f in STRESS_COLUMNS)
+        )
 
     zoo = warehouse.query(
         f"select candidate, {', '.join(ZOO_COLUMNS)} from model_zoo where model_version = ?",
@@ -375,7 +365,7 @@ def summary_tables(warehouse_path: Path, backtest_id: str, zoo_version: str) -> 
                 for c in ZOO_COLUMNS
             ),
         )
-    return [backtest, candidates]
+    return [backtest, stress_table, candidates]
 
 
 def _print_summary(settings: Settings, result: ExecuteInProcessResult) -> None:
@@ -446,9 +436,9 @@ def backtest_rows(warehouse_path: Path, backtest_id: str | None) -> pd.DataFrame
     return warehouse.query("select * from backtest_metrics where backtest_id = ?", [backtest_id])
 
 
-def backtest_table(rows: pd.DataFrame) -> Table:
+def backtest_table(rows: pd.DataFrame, only: tuple[str, ...] | None = None) -> Table:
     """One row per strategy of one backtest; the title names the backtest, its model
-    version(s) and its period."""
+    version(s) and its period. ``only`` narrows the columns."""
     first = rows.iloc[0]
     models = sorted(
         {
@@ -464,7 +454,11 @@ def backtest_table(rows: pd.DataFrame) -> Table:
         pad_edge=False,
     )
     table.add_column("strategy", no_wrap=True)
-    columns = [(name, fmt) for name, fmt in REPORT_COLUMNS if name in rows.columns]
+    columns = [
+        (name, fmt)
+        for name, fmt in REPORT_COLUMNS
+        if name in rows.columns and (only is None or name in only)
+    ]
     for name, _ in columns:
         table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
     for record in rows.to_dict("records"):

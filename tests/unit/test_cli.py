@@ -87,8 +87,8 @@ def test_ui_binds_loopback_unless_told(options, host, tmp_path, monkeypatch) -> 
     assert args[args.index("-h") + 1] == host
 
 
-def test_summary_shows_the_backtest_and_the_zoo_of_the_trained_version(tmp_path) -> None:
-    from datetime import date
+def test_summary_shows_the_backtest_its_stress_tests_and_the_zoo_of_the_trained_version(tmp_path) -> None:
+    from datetime import date, datetime
 
     import pandas as pd
     from rich.console import Console
@@ -112,6 +112,7 @@ def test_summary_shows_the_backtest_and_the_zoo_of_the_trained_version(tmp_path)
                     "start_date": date(2023, 3, 1),
                     "end_date": date(2023, 12, 29),
                     "benchmark_sharpe": 0.25,
+                    "created_at": datetime(2024, 1, 2, 3, 4, 5),
                     **metrics,
                 }
             ]
@@ -119,20 +120,19 @@ def test_summary_shows_the_backtest_and_the_zoo_of_the_trained_version(tmp_path)
         {"backtest_id": "b1"},
     )
     warehouse.replace_rows(
-        "model_metrics",
+        "stress_tests",
         pd.DataFrame(
-            [
-                {
-                    "model_name": "alphadag_ranker",
-                    "model_version": "1",
-                    "ic": 0.0812,
-                    "rank_ic": 0.07,
-                    "icir": 0.4,
-                    "oracle_ic": 0.1,
-                }
-            ]
+            {
+                "backtest_id": ["b1", "b1"],
+                "scenario": ["base", "slippage_x2"],
+                "days": [200, 200],
+                "sharpe": [1.5, 1.2],
+                "cagr": [0.2, 0.15],
+                "max_drawdown": [-0.1, -0.12],
+                "total_return": [0.16, 0.12],
+            }
         ),
-        {"model_version": "1"},
+        {"backtest_id": "b1"},
     )
     zoo = pd.DataFrame(
         {
@@ -152,8 +152,10 @@ def test_summary_shows_the_backtest_and_the_zoo_of_the_trained_version(tmp_path)
     for table in summary_tables(warehouse.path, "b1", "2"):
         console.print(table)
     text = console.export_text()
-    assert "backtest b1: top5_long_only" in text and "alphadag_ranker v1" in text
-    assert "0.0812" in text  # the champion's IC beside its backtest
+    assert "backtest b1: alphadag_ranker v1, 2023-03-01..2023-12-29" in text
+    assert "top5_long_only" in text
+    stress = [line for line in text.splitlines() if line.startswith("slippage_x2")]
+    assert stress and "1.20" in stress[0] and "-12.00%" in stress[0]
     assert "model zoo of v2" in text
     # every column name whole at 80 columns
     assert all(name in text for name in ("best_single_feature", "test_rank_ic", "oracle_share"))
