@@ -20,7 +20,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
-from postgres_server import PostgresServer, running_postgres
+from postgres_server import SUPERUSER, PostgresServer, running_postgres
 from typer.testing import CliRunner
 
 from assets.market_data import build_raw_ohlcv
@@ -138,9 +138,9 @@ def test_the_instance_runs_on_postgres(postgres, tmp_path, monkeypatch) -> None:
 # --- Optuna: one study, two worker processes ---------------------------------------------
 
 
-def _tiny_problem() -> TuningProblem:
+def _tiny_problem(seed: int = 3) -> TuningProblem:
     """60 days x 20 names whose label ranks follow one of three features."""
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     dates = pd.bdate_range("2024-01-01", periods=60)
     frame = pd.DataFrame(
         {"date": dates.repeat(20), "symbol": np.tile([f"S{i:02d}" for i in range(20)], 60)}
@@ -159,7 +159,9 @@ def _tiny_problem() -> TuningProblem:
 def test_two_workers_share_one_optuna_study(postgres) -> None:
     import optuna
 
-    url = postgres.create_database("optuna")
+    postgres.create_database("optuna")
+    # the server trusts local connections: the password is there to be kept out of messages
+    url = postgres.url("optuna").replace(f"{SUPERUSER}@", f"{SUPERUSER}:s3cret@")
     settings = Settings.from_env({"ALPHADAG_OPTUNA_STORAGE": url})
 
     def owners() -> set[str]:
@@ -197,6 +199,11 @@ def test_two_workers_share_one_optuna_study(postgres) -> None:
     assert 4 <= len(trials) <= 5 and result.n_trials == len(trials)
     assert len(owners()) == 2
     assert {t.user_attrs[OWNER_ATTR] for t in trials} == {o.strip('"') for o in owners()}
+    with pytest.raises(ValueError, match="other inputs") as refused:
+        tune(
+            _tiny_problem(seed=4), "lightgbm", n_trials=4, storage=url, study_name=result.study_name
+        )
+    assert "s3cret" not in str(refused.value) and f"{SUPERUSER}:***@" in str(refused.value)
     assert _rows(postgres, "optuna", "select count(*) from trials")[0][0] == len(trials)
 
 
