@@ -54,18 +54,18 @@ retention:
       failure: 30
       success: 90
 {storage}"""
+SQLITE_STORAGE = """\
 # Dagster's SQLite event log, with open connections and a step's batch of asset events
 # (a range run's per-day materializations) in one transaction: orchestration/event_log.py.
-SQLITE_STORAGE = """\
 event_log_storage:
   module: orchestration.event_log
   class: BatchingSqliteEventLogStorage
   config:
     base_dir: {runs_dir}
 """
+POSTGRES_STORAGE = """\
 # Runs, event log and schedules in PostgreSQL. The URL is read from the environment
 # whenever the instance opens, so its password is never written to a file.
-POSTGRES_STORAGE = """\
 storage:
   postgres:
     postgres_url:

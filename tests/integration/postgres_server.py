@@ -99,7 +99,9 @@ def running_postgres() -> Iterator[PostgresServer]:
         unavailable("no /usr/lib/postgresql/*/bin/initdb")
     user = _server_user()
     as_user = {"user": user[0], "group": user[1], "extra_groups": []} if user else {}
-    data_dir = Path(tempfile.mkdtemp(prefix="alphadag-postgres-"))
+    # under /tmp when the server runs as `postgres`: a private TMPDIR of root's would
+    # keep that user out of its own data directory
+    data_dir = Path(tempfile.mkdtemp(prefix="alphadag-postgres-", dir="/tmp" if user else None))
     if user:
         os.chown(data_dir, *user)
     env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C", "HOME": str(data_dir)}
