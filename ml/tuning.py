@@ -457,12 +457,19 @@ def _open_study(
         study.set_user_attr("inputs_fingerprint", fingerprint)
     elif stored != fingerprint:
         raise ValueError(
-            f"study {study_name!r} in {storage} was run on other inputs (data, folds, "
+            f"study {study_name!r} in {_shown(storage)} was run on other inputs (data, folds, "
             "features, target, seed or search space); use another study_name or delete it"
         )
     # a trial left RUNNING by a killed process would otherwise count and steer the sampler
     fail_orphaned_trials(study)
     return study
+
+
+def _shown(storage: str | None) -> str:
+    """The storage URL for messages, without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(storage).render_as_string(hide_password=True) if storage else "memory"
 
 
 def _work(

@@ -35,8 +35,8 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 DAGSTER_YAML = """\
-# Written by `alphadag`; edit freely (it is only written when missing, or when it lacks
-# the event log storage below).
+# Written by `alphadag`; edit freely (it is only written when missing, or when its
+# storage below does not match ALPHADAG_DAGSTER_STORAGE).
 telemetry:
   enabled: false
 concurrency:
@@ -54,6 +54,8 @@ retention:
       skipped: 7
       failure: 30
       success: 90
+{storage}"""
+SQLITE_STORAGE = """\
 # Dagster's SQLite event log, with open connections and a step's batch of asset events
 # (a range run's per-day materializations) in one transaction: orchestration/event_log.py.
 event_log_storage:
@@ -61,6 +63,14 @@ event_log_storage:
   class: BatchingSqliteEventLogStorage
   config:
     base_dir: {runs_dir}
+"""
+POSTGRES_STORAGE = """\
+# Runs, event log and schedules in PostgreSQL. The URL is read from the environment
+# whenever the instance opens, so its password is never written to a file.
+storage:
+  postgres:
+    postgres_url:
+      env: ALPHADAG_DAGSTER_STORAGE
 """
 
 # Finished runs that `alphadag run` and `alphadag gc` keep. A run records an event per
@@ -81,9 +91,12 @@ def _settings_errors_in_one_line() -> Iterator[None]:
 
 def _load_settings() -> Settings:
     """Settings from the environment, with a one-line error instead of a traceback."""
+    from orchestration.preflight import check_servers
+
     with _settings_errors_in_one_line():
         settings = Settings.from_env()
         settings.ensure_home()
+        check_servers(settings)
     settings.export_env()
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
     os.environ.setdefault("NUMBA_CACHE_DIR", str(settings.numba_cache_dir))
@@ -96,15 +109,35 @@ def _load_settings() -> Settings:
     dagster_home.mkdir(parents=True, exist_ok=True)
     instance_yaml = dagster_home / "dagster.yaml"
     written = instance_yaml.read_text() if instance_yaml.exists() else ""
-    # an instance written by an earlier alphadag without the batching event log gets it
+    wanted = instance_config(settings, dagster_home)
+    # an instance written by an earlier alphadag, or for the other storage, is rewritten
     if not written or (
-        written.startswith("# Written by `alphadag`") and "event_log_storage" not in written
+        written.startswith("# Written by `alphadag`")
+        and _storage_kind(written) != _storage_kind(wanted)
     ):
         # renamed into place: a run starting at the same moment never reads half of it
         staged = dagster_home / f".dagster.yaml.{os.getpid()}.tmp"
-        staged.write_text(DAGSTER_YAML.format(runs_dir=dagster_home / "history" / "runs"))
+        staged.write_text(wanted)
         os.replace(staged, instance_yaml)
     return settings
+
+
+def instance_config(settings: Settings, dagster_home: Path) -> str:
+    """The `dagster.yaml` that `alphadag` writes: SQLite files under ``dagster_home``, or
+    PostgreSQL when ALPHADAG_DAGSTER_STORAGE is set."""
+    storage = (
+        POSTGRES_STORAGE
+        if settings.dagster_storage_url
+        else SQLITE_STORAGE.format(runs_dir=dagster_home / "history" / "runs")
+    )
+    return DAGSTER_YAML.format(storage=storage)
+
+
+def _storage_kind(config: str) -> str | None:
+    """Which of the storages above an instance yaml selects (None: neither, an older one)."""
+    if "env: ALPHADAG_DAGSTER_STORAGE" in config:
+        return "postgres"
+    return "sqlite" if "class: BatchingSqliteEventLogStorage" in config else None
 
 
 def _recover() -> None:

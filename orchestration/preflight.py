@@ -4,22 +4,27 @@
 values point to (the source's folder and symbols) and at what the later stages need
 (names per date for the model, more names than the portfolio holds, enough days for the
 model's splits), so that a run that cannot succeed stops with one line instead of
-failing minutes later inside a stage.
+failing minutes later inside a stage. :func:`check_servers` connects to the database
+servers the settings name, so an unreachable one is a line, not a traceback.
 """
 
 from __future__ import annotations
+
+import importlib.util
 
 import pandas as pd
 
 from ingest.sources import DIRECTORY_KINDS, directory_symbols, read_sample
 from ml.training import ZooConfig
-from orchestration.settings import Settings, SettingsError
+from orchestration.settings import Settings, SettingsError, redact_url
 
 # What the model's default splits need (ml.training.ZooConfig.min_history_days): the
 # test dates, three walk-forward validation blocks and training dates before them.
 MIN_BUSINESS_DAYS = ZooConfig().min_history_days
 # The model scores each date by a cross-sectional rank IC (ml.metrics.MIN_NAMES_PER_DATE).
 MIN_SYMBOLS = 3
+# How long a database server may take to accept a connection before the check gives up.
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 def check_before_run(settings: Settings, top_k: int) -> list[str]:
@@ -70,3 +75,45 @@ def universe_size(settings: Settings) -> int | None:
             f"(it holds {', '.join(sorted(available)[:8])}{', ...' if len(available) > 8 else ''})"
         )
     return len(listed)
+
+
+def check_servers(settings: Settings) -> None:
+    """Connect once to each database server the settings name (SQLite files need none;
+    an MLflow tracking server over HTTP is MLflow's to reach)."""
+    if settings.dagster_storage_url and importlib.util.find_spec("dagster_postgres") is None:
+        raise SettingsError(
+            "ALPHADAG_DAGSTER_STORAGE needs dagster-postgres: install alphadag[postgres]"
+        )
+    for name, url in (
+        ("ALPHADAG_DAGSTER_STORAGE", settings.dagster_storage_url),
+        ("ALPHADAG_OPTUNA_STORAGE", settings.optuna_url),
+        ("ALPHADAG_MLFLOW_TRACKING_URI", settings.mlflow_url),
+    ):
+        if url and not url.startswith(("sqlite:", "http:", "https:", "file:")):
+            _check_connects(name, url)
+
+
+def _check_connects(name: str, url: str) -> None:
+    import sqlalchemy
+
+    postgres = url.startswith("postgresql")
+    try:
+        engine = sqlalchemy.create_engine(
+            url, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS} if postgres else {}
+        )
+    except ImportError as exc:
+        extra = " (install alphadag[postgres])" if postgres else ""
+        raise SettingsError(
+            f"{name}: no database driver for {redact_url(url)}: {exc}{extra}"
+        ) from None
+    except sqlalchemy.exc.ArgumentError:
+        # the library's message quotes the URL with its password
+        raise SettingsError(f"{name}: {redact_url(url)} is not a database URL") from None
+    try:
+        with engine.connect():
+            pass
+    except sqlalchemy.exc.DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise SettingsError(f"{name}: cannot connect to {redact_url(url)}: {reason}") from None
+    finally:
+        engine.dispose()

@@ -23,6 +23,8 @@ DEFAULT_N_SYMBOLS = 100
 # The history that the `sample` source ships (bokeh-sampledata's stocks).
 SAMPLE_START = date(2000, 3, 1)
 SAMPLE_END = date(2013, 3, 1)
+# dagster-postgres takes a SQLAlchemy URL of the PostgreSQL dialect
+POSTGRES_SCHEMES = ("postgresql", "postgresql+psycopg2")
 
 
 class SettingsError(ValueError):
@@ -47,6 +49,11 @@ class Settings:
     open_ended: bool = False
     # ALPHADAG_OPTUNA_STORAGE: any SQLAlchemy URL (PostgreSQL for workers on several hosts)
     optuna_url: str | None = None
+    # ALPHADAG_MLFLOW_TRACKING_URI: MLflow's tracking and registry store (a database URL)
+    mlflow_url: str | None = None
+    # ALPHADAG_DAGSTER_STORAGE: a PostgreSQL URL for the Dagster instance's runs, event
+    # log and schedules (unset: SQLite files under dagster_home)
+    dagster_storage_url: str | None = None
 
     # -- derived locations (DESIGN.md, "State: one root") -------------------------
     @property
@@ -83,7 +90,7 @@ class Settings:
 
     @property
     def mlflow_tracking_uri(self) -> str:
-        return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+        return self.mlflow_url or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
 
     @property
     def optuna_storage(self) -> str:
@@ -160,12 +167,20 @@ class Settings:
         if universe := env.get("ALPHADAG_UNIVERSE", "").strip():
             settings = replace(settings, universe=_parse_universe(universe))
         if optuna_url := env.get("ALPHADAG_OPTUNA_STORAGE", "").strip():
-            if "://" not in optuna_url:
-                raise SettingsError(
-                    f"ALPHADAG_OPTUNA_STORAGE must be a SQLAlchemy URL (e.g. "
-                    f"postgresql://user@host/db), got {optuna_url!r}"
-                )
-            settings = replace(settings, optuna_url=optuna_url)
+            settings = replace(
+                settings, optuna_url=_parse_url("ALPHADAG_OPTUNA_STORAGE", optuna_url)
+            )
+        if mlflow_url := env.get("ALPHADAG_MLFLOW_TRACKING_URI", "").strip():
+            settings = replace(
+                settings, mlflow_url=_parse_url("ALPHADAG_MLFLOW_TRACKING_URI", mlflow_url)
+            )
+        if dagster_url := env.get("ALPHADAG_DAGSTER_STORAGE", "").strip():
+            settings = replace(
+                settings,
+                dagster_storage_url=_parse_url(
+                    "ALPHADAG_DAGSTER_STORAGE", dagster_url, schemes=POSTGRES_SCHEMES
+                ),
+            )
         if seed := env.get("ALPHADAG_SEED", "").strip():
             if not seed.isdigit():
                 raise SettingsError(f"ALPHADAG_SEED must be a non-negative integer, got {seed!r}")
@@ -230,6 +245,28 @@ def _parse_date(name: str, text: str) -> date:
         raise SettingsError(
             f"{name} must be an ISO date (YYYY-MM-DD) or 'today', got {text!r}"
         ) from None
+
+
+def _parse_url(name: str, text: str, schemes: tuple[str, ...] | None = None) -> str:
+    """A database URL, checked for its form only (preflight checks that it answers)."""
+    scheme = text.partition("://")[0] if "://" in text else ""
+    if not scheme or (schemes and scheme not in schemes):
+        kinds = " or ".join(f"{s}://" for s in schemes) if schemes else "a SQLAlchemy URL"
+        raise SettingsError(
+            f"{name} must be {kinds} (e.g. postgresql://user@host:5432/db), "
+            f"got {redact_url(text)!r}"
+        )
+    return text
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    head, at, tail = url.rpartition("@")
+    if not at or "://" not in head:
+        return url
+    scheme, _, credentials = head.partition("://")
+    user, colon, _ = credentials.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{tail}"
 
 
 def _parse_universe(text: str) -> tuple[str, ...] | int:

@@ -105,3 +105,20 @@ def test_the_default_settings_pass() -> None:
     settings = _settings()
     assert (settings.start, settings.end) == (date(2021, 1, 1), date(2023, 12, 31))
     assert check_before_run(settings, top_k=5) == []
+
+
+def test_an_unreachable_database_server_is_one_line_without_its_password(tmp_path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port on which nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql://alphadag:s3cret@127.0.0.1:{port}/dagster"
+    out = _run(tmp_path, ALPHADAG_DAGSTER_STORAGE=url)
+    assert out.returncode == 2 and "Traceback" not in out.stdout + out.stderr
+    assert (
+        f"ALPHADAG_DAGSTER_STORAGE: cannot connect to postgresql://alphadag:***@127.0.0.1:{port}/dagster"
+        in out.stderr
+    )
+    assert "s3cret" not in out.stdout + out.stderr
+    assert not (tmp_path / "home" / "dagster_home").exists()  # checked before anything

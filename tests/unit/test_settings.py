@@ -79,3 +79,18 @@ def test_optuna_storage_is_any_sqlalchemy_url_defaulting_under_the_home(tmp_path
     assert Settings.from_env({"ALPHADAG_OPTUNA_STORAGE": url}).optuna_storage == url
     with pytest.raises(SettingsError, match="SQLAlchemy URL"):
         Settings.from_env({"ALPHADAG_OPTUNA_STORAGE": "optuna.db"})
+
+
+def test_server_urls_are_checked_for_form_and_never_echo_a_password(tmp_path) -> None:
+    default = Settings.from_env({"ALPHADAG_HOME": str(tmp_path)})
+    assert default.dagster_storage_url is None
+    assert default.mlflow_tracking_uri == f"sqlite:///{tmp_path.resolve()}/mlflow/mlflow.db"
+    url = "postgresql://alphadag:s3cret@db.example:5432/mlflow"
+    assert Settings.from_env({"ALPHADAG_MLFLOW_TRACKING_URI": url}).mlflow_tracking_uri == url
+    dagster = Settings.from_env({"ALPHADAG_DAGSTER_STORAGE": url.replace("mlflow", "dagster")})
+    assert dagster.dagster_storage_url == "postgresql://alphadag:s3cret@db.example:5432/dagster"
+    with pytest.raises(SettingsError, match="must be postgresql://") as refused:
+        Settings.from_env({"ALPHADAG_DAGSTER_STORAGE": "mysql://alphadag:s3cret@db.example/d"})
+    assert "s3cret" not in str(refused.value) and "alphadag:***@db.example" in str(refused.value)
+    with pytest.raises(SettingsError, match="ALPHADAG_MLFLOW_TRACKING_URI must be"):
+        Settings.from_env({"ALPHADAG_MLFLOW_TRACKING_URI": "mlflow.db"})
