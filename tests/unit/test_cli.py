@@ -152,7 +152,7 @@ def test_summary_shows_the_backtest_its_stress_tests_and_the_zoo_of_the_trained_
     for table in summary_tables(warehouse.path, "b1", "2"):
         console.print(table)
     text = console.export_text()
-    assert "backtest b1: alphadag_ranker v1, 2023-03-01..2023-12-29" in text
+    assert "backtest b1: alphadag_ranker v1," in text and "2023-03-01..2023-12-29" in text
     assert "top5_long_only" in text
     stress = [line for line in text.splitlines() if line.startswith("slippage_x2")]
     assert stress and "1.20" in stress[0] and "-12.00%" in stress[0]
