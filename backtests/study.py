@@ -126,16 +126,19 @@ def run_study(
         aligned["oracle"] = _align(oracle, period)
     returns = period.returns
 
+    # the model first, then the benchmark and the other baselines, the oracle last
+    order = [model, *(n for n in aligned if n not in (model, "oracle")), "oracle"]
     names: list[str] = []
     books: list[np.ndarray] = []
-    for name, values in aligned.items():
+    for name in (n for n in order if n in aligned):
         names.append(f"{name}_long_only")
-        books.append(spec_book(values, spec, returns))
+        books.append(spec_book(aligned[name], spec, returns))
         if name in (model, "oracle"):
             names.append(f"{name}_long_short")
-            books.append(spec_book(values, replace(spec, long_short=True), returns))
-    names.append(BENCHMARK)
-    books.append(_buy_and_hold(period))
+            books.append(spec_book(aligned[name], replace(spec, long_short=True), returns))
+        if name == model:
+            names.append(BENCHMARK)
+            books.append(_buy_and_hold(period))
     headline = f"{model}_long_only"
     decisions = np.stack(books)
     # slippage stress: the headline book again, same orders, more slippage

@@ -63,11 +63,22 @@ def test_every_layer_leaves_its_artefacts(built_home) -> None:
     assert list(settings.reports_dir.glob("backtest_*.html"))
 
 
-def test_backtest_row_has_finite_metrics(built_home) -> None:
+def test_backtest_rows_every_strategy_stress_and_grid(built_home) -> None:
     settings, _ = built_home
     metrics = _table(settings, "backtest_metrics")
-    assert len(metrics) == 1
-    row = metrics.iloc[0]
+    assert metrics["backtest_id"].nunique() == 1
+    assert {
+        "model_long_only",
+        "model_long_short",
+        "buy_and_hold",
+        "momentum_12_1_long_only",
+        "reversal_5d_long_only",
+        "best_single_feature_long_only",
+        "ridge_long_only",
+        "oracle_long_only",
+        "oracle_long_short",
+    } == set(metrics["strategy"])
+    row = metrics.set_index("strategy").loc["model_long_only"]
     for column in (
         "total_return",
         "cagr",
@@ -76,9 +87,18 @@ def test_backtest_row_has_finite_metrics(built_home) -> None:
         "max_drawdown",
         "benchmark_sharpe",
         "psr",
+        "beta",
+        "excess_return_t",
     ):
         assert math.isfinite(row[column]), column
     assert row["max_drawdown"] <= 0
+    assert 0.9 < row["exposure"] <= 1.0 + 1e-9
+    assert row["n_trials"] == 120  # the grid's configurations
+    stress = _table(settings, "stress_tests")
+    assert {"base", "slippage_x2", "slippage_x3", "flash_crash"} <= set(stress["scenario"])
+    by_scenario = stress.set_index("scenario")["total_return"]
+    assert by_scenario["base"] > by_scenario["slippage_x2"] > by_scenario["slippage_x3"]
+    assert len(_table(settings, "backtest_grid")) == 120
     model = _table(settings, "model_metrics").iloc[0]
     assert math.isfinite(model["ic"]) and math.isfinite(model["rank_ic"])
     # the simulator's oracle, scored on the same label and rows as the model
