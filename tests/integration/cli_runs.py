@@ -108,7 +108,9 @@ def serving_ui(env: dict[str, str], log: Path, timeout: float = 240) -> Iterator
         deadline = time.monotonic() + timeout
         while asset_graph(base_url) is None:
             assert process.poll() is None, f"alphadag ui exited early:\n{tail(log)}"
-            assert time.monotonic() < deadline, f"no asset graph within {timeout:.0f} s:\n{tail(log)}"
+            assert time.monotonic() < deadline, (
+                f"no asset graph within {timeout:.0f} s:\n{tail(log)}"
+            )
             time.sleep(2)
         yield base_url
     finally:

@@ -42,9 +42,7 @@ def _screenshot(page: Page, path: Path, shots: list[Path]) -> None:
 
 
 @pytest.mark.slow
-def test_the_ui_in_a_browser(
-    clean_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_the_ui_in_a_browser(clean_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert Path(CHROMIUM).exists(), "needs Chromium: apt-get install chromium"
     shots: list[Path] = []
     try:
