@@ -29,6 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1600, "height": 1000}
+TIMEOUT_MS = 60_000
 # How the graph fills a materialized asset's node (its inline style).
 MATERIALIZED_NODE = re.compile(r"--minimal-bg: var\(--color-background-green\)")
 # Metadata entries of the backtest that a user reads first.
@@ -57,7 +58,9 @@ def test_the_ui_in_a_browser(clean_run, tmp_path: Path, capsys: pytest.CaptureFi
             )
             try:
                 page = browser.new_page(viewport=VIEWPORT)
-                page.set_default_timeout(60_000)
+                # a busy two-core machine: the UI's live data can take many seconds
+                page.set_default_timeout(TIMEOUT_MS)
+                expect.set_options(timeout=TIMEOUT_MS)
                 _check_asset_graph(page, base_url, assets, tmp_path, shots)
                 _check_backtest_page(page, base_url, tmp_path, shots)
                 _check_runs_page(page, base_url, tmp_path, shots)
