@@ -52,6 +52,7 @@ def test_the_ui_in_a_browser(clean_run, tmp_path: Path, capsys: pytest.CaptureFi
             sync_playwright() as playwright,
         ):
             assets = sorted(key.split("/")[-1] for key in asset_graph(base_url) or {})
+            (backtest_id,) = clean_run.results["backtest_metrics"]["backtest_id"].unique()
             # launch() gives Chromium a fresh profile of its own in a temporary folder
             browser = playwright.chromium.launch(
                 executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
@@ -62,7 +63,7 @@ def test_the_ui_in_a_browser(clean_run, tmp_path: Path, capsys: pytest.CaptureFi
                 page.set_default_timeout(TIMEOUT_MS)
                 expect.set_options(timeout=TIMEOUT_MS)
                 _check_asset_graph(page, base_url, assets, tmp_path, shots)
-                _check_backtest_page(page, base_url, tmp_path, shots)
+                _check_backtest_page(page, base_url, backtest_id, tmp_path, shots)
                 _check_runs_page(page, base_url, tmp_path, shots)
             finally:
                 browser.close()
@@ -96,13 +97,17 @@ def _check_asset_graph(
     _screenshot(page, folder / "asset_graph.png", shots)
 
 
-def _check_backtest_page(page: Page, base_url: str, folder: Path, shots: list[Path]) -> None:
+def _check_backtest_page(
+    page: Page, base_url: str, backtest_id: str, folder: Path, shots: list[Path]
+) -> None:
     """The backtest's latest materialization with its metadata, and its equity curve (a
     Markdown image in the metadata) drawn."""
     page.goto(f"{base_url}/assets/backtest")
     expect(page.get_by_text("Latest materialization")).to_be_visible()
     for key in BACKTEST_METADATA:
-        expect(page.get_by_role("row").filter(has_text=key).first).to_be_visible()
+        expect(page.get_by_role("cell", name=key, exact=True)).to_be_visible()
+    # the backtest the warehouse holds
+    expect(page.get_by_role("cell", name=backtest_id, exact=True)).to_be_visible()
     _screenshot(page, folder / "backtest_asset.png", shots)
     row = page.get_by_role("row").filter(has_text="equity_curve")
     row.get_by_text("[Show Markdown]").click()
