@@ -1,14 +1,22 @@
-"""Real `alphadag run` processes on a tiny universe, and the results they leave.
+"""Real `alphadag run` and `alphadag ui` processes on a tiny universe, and the results
+they leave.
 
 Shared by the slow reliability tests (kills, overlapping runs), which drive the CLI as a
-user would and compare what ends in the warehouse.
+user would and compare what ends in the warehouse, and by the UI tests.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -48,6 +56,72 @@ def start_run(home: Path, log: Path, **extra: str) -> subprocess.Popen:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+ASSET_GRAPH_QUERY = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def asset_graph(base_url: str) -> dict[str, set[str]] | None:
+    """Each asset key the UI's GraphQL serves with its upstream keys; None while the
+    server or its code location is not up yet."""
+    request = urllib.request.Request(
+        f"{base_url}/graphql",
+        data=json.dumps({"query": ASSET_GRAPH_QUERY}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            nodes = json.load(response)["data"]["assetNodes"]
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+    return {
+        "/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]}
+        for n in nodes
+    } or None
+
+
+@contextlib.contextmanager
+def serving_ui(env: dict[str, str], log: Path, timeout: float = 240) -> Iterator[str]:
+    """`alphadag ui` on a free port of 127.0.0.1; yields its base URL once it serves the
+    asset graph, and stops the server and its children when the block ends, even on
+    failure."""
+    port = free_port()
+    alphadag = Path(sys.executable).parent / "alphadag"
+    # dagster dev ignores SIGTERM when its parent set it to be ignored: start it in its
+    # own session with default handlers and stop the whole group.
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(alphadag), "ui", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while asset_graph(base_url) is None:
+            assert process.poll() is None, f"alphadag ui exited early:\n{tail(log)}"
+            assert time.monotonic() < deadline, (
+                f"no asset graph within {timeout:.0f} s:\n{tail(log)}"
+            )
+            time.sleep(2)
+        yield base_url
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=30)
+        # whatever of the group outlived the shutdown (or the whole group, if it hung)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def tail(log: Path, lines: int = 15) -> str:

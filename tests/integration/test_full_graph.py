@@ -142,9 +142,16 @@ def test_feast_serves_online_features(built_home) -> None:
 def test_rerun_is_idempotent_and_deterministic(built_home) -> None:
     settings, first_metrics = built_home
     again = _table(settings, "backtest_metrics")
-    assert len(again) == 1
-    for column in ("sharpe", "cagr", "max_drawdown", "total_return"):
-        assert again.loc[0, column] == first_metrics.loc[0, column]
+    # the same backtest id, its rows replaced, not added
+    assert len(again) == len(first_metrics) == 9
+    assert set(again["backtest_id"]) == set(first_metrics["backtest_id"])
+    columns = ["strategy", "sharpe", "cagr", "max_drawdown", "total_return"]
+    pd.testing.assert_frame_equal(
+        again[columns].sort_values("strategy").reset_index(drop=True),
+        first_metrics[columns].sort_values("strategy").reset_index(drop=True),
+    )
+    assert len(_table(settings, "stress_tests")) == 7
+    assert len(_table(settings, "backtest_grid")) == 120
     predictions = _table(settings, "predictions")
     assert not predictions.duplicated(["symbol", "date", "model_name", "model_version"]).any()
     walk_forward = _table(settings, "walk_forward_predictions")
