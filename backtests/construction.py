@@ -28,7 +28,6 @@ import warnings
 from dataclasses import dataclass
 from typing import Literal
 
-import numba
 import numpy as np
 import pandas as pd
 
@@ -132,59 +131,15 @@ def select_members(
         the number of scored names if fewer). Ties in score rank by column order, so
         the same inputs always give the same book.
     """
+    from backtests.kernels import select_members_kernel
+
     scores = np.ascontiguousarray(scores, dtype=np.float64)
-    return _select_members(
+    return select_members_kernel(
         scores,
         np.asarray(top_k, dtype=np.int64),
         np.asarray(n_drop, dtype=np.int64),
         np.ascontiguousarray(rebalance, dtype=np.bool_),
     )
-
-
-@numba.njit(cache=True)
-def _select_members(
-    scores: np.ndarray, top_k: np.ndarray, n_drop: np.ndarray, rebalance: np.ndarray
-) -> np.ndarray:
-    n_configs = top_k.size
-    n_dates, n_symbols = scores.shape
-    members = np.zeros((n_configs, n_dates, n_symbols), dtype=np.bool_)
-    held = np.zeros((n_configs, n_symbols), dtype=np.bool_)
-    rank = np.empty(n_symbols, dtype=np.int64)
-    for t in range(n_dates):
-        if not rebalance[:, t].any():
-            continue
-        row = scores[t]
-        # stable sort of -score: ties keep column order; NaN sorts last
-        order = np.argsort(-row, kind="mergesort")
-        n_scored = 0
-        for position in range(n_symbols):
-            symbol = order[position]
-            rank[symbol] = position
-            if not np.isnan(row[symbol]):
-                n_scored += 1
-        for c in range(n_configs):
-            if not rebalance[c, t]:
-                continue
-            k = min(top_k[c], n_scored)
-            limit = k + n_drop[c]
-            n_kept = 0
-            # held names still inside the buffer, best first
-            for position in range(n_scored):
-                symbol = order[position]
-                keep = held[c, symbol] and rank[symbol] < limit and n_kept < k
-                held[c, symbol] = keep
-                n_kept += keep
-            for position in range(n_scored, n_symbols):
-                held[c, order[position]] = False
-            for position in range(n_scored):
-                if n_kept >= k:
-                    break
-                symbol = order[position]
-                if not held[c, symbol]:
-                    held[c, symbol] = True
-                    n_kept += 1
-            members[c, t] = held[c]
-    return members
 
 
 def spec_book(scores: np.ndarray, spec: PortfolioSpec, returns: np.ndarray | None) -> np.ndarray:

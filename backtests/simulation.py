@@ -32,7 +32,6 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-import numba
 import numpy as np
 import pandas as pd
 
@@ -232,7 +231,11 @@ def plan_orders(
         raise ValueError("every configuration of one simulation pays the same borrow fee")
     price = market.execution_prices(execution)
     has_bar = np.isfinite(price)
-    targets, change = _order_targets(np.ascontiguousarray(decisions, dtype=np.float64), has_bar)
+    from backtests.kernels import order_targets_kernel
+
+    targets, change = order_targets_kernel(
+        np.ascontiguousarray(decisions, dtype=np.float64), has_bar
+    )
 
     safe_price = np.where(has_bar, price, np.nan)
     per_share = np.array([m.commission_per_share for m in models])[:, None, None]
@@ -389,31 +392,6 @@ def _daily_stats(
         gross = np.abs(holdings).sum(axis=2) / value
         net = holdings.sum(axis=2) / value
     return value, turnover, gross, net
-
-
-@numba.njit(cache=True)
-def _order_targets(decisions: np.ndarray, has_bar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Order targets one bar after each decision, deferred per name to its next bar.
-
-    Also returns the absolute change of each order's target against the name's previous
-    order target (0 before the first), which sizes the market impact.
-    """
-    n_configs, n_dates, n_symbols = decisions.shape
-    targets = np.full(decisions.shape, np.nan)
-    change = np.zeros(decisions.shape)
-    for c in range(n_configs):
-        pending = np.full(n_symbols, np.nan)
-        last = np.zeros(n_symbols)
-        for t in range(1, n_dates):
-            if not np.isnan(decisions[c, t - 1, 0]):
-                pending[:] = decisions[c, t - 1]
-            for s in range(n_symbols):
-                if has_bar[t, s] and not np.isnan(pending[s]):
-                    targets[c, t, s] = pending[s]
-                    change[c, t, s] = abs(pending[s] - last[s])
-                    last[s] = pending[s]
-                    pending[s] = np.nan
-    return targets, change
 
 
 def _ffill(values: np.ndarray) -> np.ndarray:

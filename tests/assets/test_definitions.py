@@ -72,8 +72,8 @@ def test_lineage_runs_from_raw_bars_to_backtest(tmp_path) -> None:
     assert "fct_labels" in parents("training_set")
     assert parents("model_zoo") == {"training_set"}
     assert parents("champion_model") == {"model_zoo"}
-    assert parents("signals") == {"champion_model", "latest_features"}
-    assert "predictions" in parents("backtest")
+    assert parents("signals") == {"champion_model", "latest_features", "walk_forward_predictions"}
+    assert {"walk_forward_predictions", "model_evaluation", "stg_ohlcv"} <= parents("backtest")
     assert parents("walk_forward_predictions") == {"champion_model", "training_set"}
 
 

@@ -307,8 +307,8 @@ def test_monthly_returns_compound_within_month() -> None:
 def test_light_imports_stay_light() -> None:
     """Loading the package must not pull vectorbt, plotting libraries or dagster."""
     code = (
-        "import sys, backtests.metrics, backtests.signals, backtests.portfolio, backtests.report\n"
-        "import backtests.stress\n"
+        "import sys, backtests.metrics, backtests.construction, backtests.simulation\n"
+        "import backtests.study, backtests.reference, backtests.report, backtests.stress\n"
         "heavy = [m for m in ('vectorbt', 'numba', 'plotly', 'matplotlib', 'dagster', 'scipy')"
         " if m in sys.modules]\n"
         "assert not heavy, heavy\n"
