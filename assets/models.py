@@ -442,6 +442,27 @@ WALK_FORWARD_COLUMNS = [
 ]
 
 
+def _stored_walk_forward(
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    champion: TrainedModel,
+    fingerprint: str,
+) -> pd.DataFrame | None:
+    """The stored rows, when the last materialization had this fingerprint (None otherwise)."""
+    event = context.instance.get_latest_materialization_event(context.asset_key)
+    metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    if "fingerprint" not in metadata or metadata["fingerprint"].value != fingerprint:
+        return None
+    rows = warehouse.query(
+        "select symbol, date, block, candidate, prediction from walk_forward_predictions "
+        "where model_name = ? and model_version = ? order by date, symbol, candidate",
+        [champion.name, champion.version],
+    )
+    if rows.empty:
+        return None
+    return rows.assign(date=pd.to_datetime(rows["date"]))
+
+
 @dg.asset(
     ins={"training_set": dg.AssetIn(key=training_set.key, dagster_type=dg.Nothing)},
     group_name="models",
@@ -468,21 +489,38 @@ def walk_forward_predictions(
     horizon = LABEL_HORIZONS[champion_model.target]
     label = champion_model.scoring_label
     frame = pd.read_parquet(settings.training_set_path)
-    out = walk_forward.walk_forward_predictions(
-        frame,
-        list(champion_model.features),
-        candidate=champion_model.candidate,
-        params=run_params(champion_model.run_id),
-        target=champion_model.target,
-        horizon=horizon,
-        config=walk_forward.WalkForwardConfig(
-            step=config.step,
-            min_train_dates=config.min_train_dates,
-            seed=config.seed,
-            threads=config.threads,
-        ),
-        log=context.log.info,
-    )
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            {
+                "data": hashlib.sha256(settings.training_set_path.read_bytes()).hexdigest(),
+                "model": champion_model.run_id,
+                "config": config.model_dump(),
+                "code": TRAINING_CODE_VERSION,
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:16]
+    warehouse = Warehouse(settings.warehouse_path)
+    stored = _stored_walk_forward(context, warehouse, champion_model, fingerprint)
+    if stored is not None:
+        context.log.info("same training set, champion and settings: reusing the stored rows")
+        out = stored
+    else:
+        out = walk_forward.walk_forward_predictions(
+            frame,
+            list(champion_model.features),
+            candidate=champion_model.candidate,
+            params=run_params(champion_model.run_id),
+            target=champion_model.target,
+            horizon=horizon,
+            config=walk_forward.WalkForwardConfig(
+                step=config.step,
+                min_train_dates=config.min_train_dates,
+                seed=config.seed,
+                threads=config.threads,
+            ),
+            log=context.log.info,
+        )
     labels, _ = _with_oracle(settings, frame[["symbol", "date", label]], label)
     per_block, overall = walk_forward.block_rank_ic(out, labels, label, horizon)
     # from the champion's test start on, hyperparameters did not see the dates either
@@ -494,10 +532,14 @@ def walk_forward_predictions(
         model_name=champion_model.name,
         model_version=champion_model.version,
     )[WALK_FORWARD_COLUMNS]
-    rows = Warehouse(settings.warehouse_path).replace_rows(
-        "walk_forward_predictions",
-        table,
-        {"model_name": champion_model.name, "model_version": champion_model.version},
+    rows = (
+        len(table)
+        if stored is not None
+        else warehouse.replace_rows(
+            "walk_forward_predictions",
+            table,
+            {"model_name": champion_model.name, "model_version": champion_model.version},
+        )
     )
     first, last = out["date"].min(), out["date"].max()
     years = (last - first).days / 365.25
@@ -511,6 +553,7 @@ def walk_forward_predictions(
         metadata={
             "model_version": champion_model.version,
             "candidate": champion_model.candidate,
+            "fingerprint": fingerprint,
             "rows": rows,
             "blocks": blocks,
             "first_oos_date": str(first.date()),

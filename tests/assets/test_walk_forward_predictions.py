@@ -116,3 +116,39 @@ def test_a_rerun_replaces_the_rows_of_its_version(home) -> None:
     _materialize(settings, champion)
     second = warehouse.query("select * from walk_forward_predictions order by all")
     pd.testing.assert_frame_equal(first, second)
+
+
+def test_the_same_inputs_reuse_the_stored_rows(home, monkeypatch) -> None:
+    settings, champion = home
+    with dg.DagsterInstance.ephemeral() as instance:
+        context = dg.build_asset_context(instance=instance)
+        first = walk_forward_predictions(
+            context,
+            config=WalkForwardSettings(step=20, min_train_dates=100),
+            settings=settings,
+            champion_model=champion,
+        )
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization("walk_forward_predictions", metadata=first.metadata)
+        )
+
+        def refit(*_args, **_kwargs):
+            raise AssertionError("the blocks were refitted although nothing changed")
+
+        monkeypatch.setattr("ml.walk_forward.walk_forward_predictions", refit)
+        again = walk_forward_predictions(
+            dg.build_asset_context(instance=instance),
+            config=WalkForwardSettings(step=20, min_train_dates=100),
+            settings=settings,
+            champion_model=champion,
+        )
+        assert again.metadata["fingerprint"] == first.metadata["fingerprint"]
+        assert again.metadata["rows"] == first.metadata["rows"]
+        # other settings are other predictions: refitted (here: refused by the stub)
+        with pytest.raises(AssertionError, match="refitted"):
+            walk_forward_predictions(
+                dg.build_asset_context(instance=instance),
+                config=WalkForwardSettings(step=30, min_train_dates=100),
+                settings=settings,
+                champion_model=champion,
+            )
