@@ -541,16 +541,19 @@ def gc(
 def _collect_garbage(settings: Settings, keep: int) -> None:
     import dagster as dg
 
-    from orchestration.retention import collect_garbage
+    from orchestration.retention import collect_garbage, compact_warehouse
 
-    report = collect_garbage(
-        dg.DagsterInstance.get(), settings.dagster_home, settings.dbt_target_dir, keep
-    )
+    instance = dg.DagsterInstance.get()
+    report = collect_garbage(instance, settings.dagster_home, settings.dbt_target_dir, keep)
     console.print(
         f"gc: deleted {report.deleted_runs} old run(s), kept {report.kept_runs} "
         f"({report.kept_for_partitions} for the newest materialization of a partition); "
         f"run history {report.bytes_before / 1e6:.0f} MB -> {report.bytes_after / 1e6:.0f} MB"
     )
+    if compacted := compact_warehouse(instance, settings.warehouse_path):
+        console.print(
+            f"gc: warehouse compacted {compacted[0] / 1e6:.0f} MB -> {compacted[1] / 1e6:.0f} MB"
+        )
 
 
 @app.command()

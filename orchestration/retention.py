@@ -10,6 +10,7 @@ schedules, sensors) believe that partition was never built.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sqlite3
@@ -18,10 +19,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import duckdb
+
+from orchestration.warehouse import quote_identifier, quote_literal
 
 FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 # dagster-dbt names each invocation's target folder <op>-<first 7 of the run id>-<random>
 _DBT_INVOCATION = re.compile(r"-(?P<run>[0-9a-f]{7})-[0-9a-f]{7}$")
+# A rebuilt table leaves its old blocks free in the file, which DuckDB reuses but never
+# returns: compact once they reach this many bytes and this share of the file.
+COMPACT_MIN_FREE_BYTES = 32 * 1024 * 1024
+COMPACT_MIN_FREE_SHARE = 0.2
+ACTIVE = (
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,53 @@ def collect_garbage(
         bytes_before=before,
         bytes_after=folder_bytes(dagster_home) + folder_bytes(dbt_target),
     )
+
+
+def compact_warehouse(
+    instance: dg.DagsterInstance, path: Path, min_free_bytes: int = COMPACT_MIN_FREE_BYTES
+) -> tuple[int, int] | None:
+    """Rewrite ``warehouse.duckdb`` without its free blocks; (bytes before, after) or None.
+
+    Each run rebuilds tables, and the replaced versions' blocks stay in the file as free
+    space: a second run on the same data would add about half the file. When the free
+    blocks reach ``min_free_bytes`` and :data:`COMPACT_MIN_FREE_SHARE` of the file,
+    the database is copied into a new file (``COPY FROM DATABASE``) while this process
+    holds DuckDB's write lock, and the copy replaces it (:func:`os.replace`). Skipped
+    (None) while any run is queued or in progress, or when another process holds the
+    file (a run's dbt, a notebook): the next clean-up tries again.
+    """
+    if not path.exists() or instance.get_runs(dg.RunsFilter(statuses=list(ACTIVE)), limit=1):
+        return None
+    staged = path.with_name(f".{path.name}.compact.{os.getpid()}")
+    try:
+        con = duckdb.connect(str(path))
+    except (duckdb.IOException, duckdb.ConnectionException):
+        return None  # another process (or connection) has it open
+    try:
+        size = con.execute("pragma database_size").fetchone()
+        block_size, total_blocks, free_blocks = int(size[2]), int(size[3]), int(size[5])
+        free = block_size * free_blocks
+        if free < min_free_bytes or free_blocks < COMPACT_MIN_FREE_SHARE * total_blocks:
+            return None
+        before = path.stat().st_size
+        staged.unlink(missing_ok=True)
+        con.execute(f"attach {quote_literal(str(staged))} as compacted")
+        current = con.execute("select current_database()").fetchone()[0]
+        con.execute(f"copy from database {quote_identifier(current)} to compacted")
+        # everything into the file itself: a write-ahead log would not travel with it
+        con.execute("checkpoint compacted")
+        con.execute("detach compacted")
+        if staged.with_name(staged.name + ".wal").exists():
+            raise RuntimeError(f"the compacted copy of {path} kept a write-ahead log")
+    except BaseException:
+        con.close()
+        staged.unlink(missing_ok=True)
+        raise
+    # closed first, so that nothing of the old file's connection lands beside the new one;
+    # no run is active, so no writer is waiting for the lock in between
+    con.close()
+    os.replace(staged, path)
+    return before, path.stat().st_size
 
 
 def runs_holding_latest_materializations(instance: dg.DagsterInstance) -> set[str]:

@@ -3,8 +3,9 @@
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
-from orchestration.retention import collect_garbage
+from orchestration.retention import collect_garbage, compact_warehouse
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-05")
 
@@ -74,3 +75,40 @@ def test_keep_everything_deletes_nothing(tmp_path: Path) -> None:
         report = collect_garbage(instance, home, tmp_path / "no_dbt_target", keep=5)
         assert report.deleted_runs == 0
         assert {run.run_id for run in instance.get_runs()} == run_ids
+
+
+def _rebuilt_warehouse(path: Path) -> None:
+    """A table rebuilt smaller, as a run rebuilds features: its old blocks stay as free space."""
+    with duckdb.connect(str(path)) as con:
+        for rows in (3_000_000, 1_000_000):
+            con.execute(
+                "create or replace table features as "
+                f"select range as i, random() as x from range({rows})"
+            )
+            con.execute("checkpoint")
+
+
+def test_compaction_returns_the_free_blocks_and_keeps_every_row(tmp_path: Path) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    _rebuilt_warehouse(path)
+    with duckdb.connect(str(path), read_only=True) as con:
+        expected = con.execute("select count(*), sum(i), bit_xor(hash(i, x)) from features").fetchone()
+    with dg.DagsterInstance.ephemeral() as instance:
+        before, after = compact_warehouse(instance, path, min_free_bytes=1024 * 1024)
+        assert after < before * 0.6
+        assert compact_warehouse(instance, path, min_free_bytes=1024 * 1024) is None  # compact
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("select count(*), sum(i), bit_xor(hash(i, x)) from features").fetchone() == expected
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_compaction_waits_while_a_run_is_active_or_the_file_is_open(tmp_path: Path) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    _rebuilt_warehouse(path)
+    with dg.DagsterInstance.ephemeral() as instance:
+        with duckdb.connect(str(path), read_only=True):
+            assert compact_warehouse(instance, path, min_free_bytes=1024 * 1024) is None
+        instance.add_run(
+            dg.DagsterRun(job_name="build_everything", status=dg.DagsterRunStatus.STARTED)
+        )
+        assert compact_warehouse(instance, path, min_free_bytes=1024 * 1024) is None
