@@ -81,7 +81,7 @@ def cron_hours_later(cron: str, hours: int) -> str:
     minute, hour, _, _, days = fields
     later = int(hour) + hours
     if later >= 24 and days != "*":
-        days = ",".join(str((day + 1) % 7) for day in _weekdays(days))
+        days = ",".join(str(day) for day in sorted({(day + 1) % 7 for day in _weekdays(days)}))
     return f"{minute} {later % 24} * * {days}"
 
 
@@ -93,7 +93,7 @@ def _weekdays(days: str) -> list[int]:
         if not first.isdigit() or (last and not last.isdigit()):
             raise ValueError(f"expected days of week as numbers, got {days!r}")
         out.extend(range(int(first), int(last or first) + 1))
-    return sorted({day % 7 for day in out})
+    return [day % 7 for day in out]
 
 
 def apply_policies(
