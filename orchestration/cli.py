@@ -585,9 +585,12 @@ def ui(
         "-p",
         str(port),
     ]
+    env = quiet_dagster_dev_env()
+    # the run-failure alerts link to the run's page (unless the UI is reached elsewhere)
+    env.setdefault("ALPHADAG_UI_URL", f"http://{host}:{port}")
     console.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
     os.chdir(ROOT)
-    os.execve(args[0], args, quiet_dagster_dev_env())
+    os.execve(args[0], args, env)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ingest.sources import SourceSpec, parse_source
 
@@ -54,6 +55,11 @@ class Settings:
     # ALPHADAG_DAGSTER_STORAGE: a PostgreSQL URL for the Dagster instance's runs, event
     # log and schedules (unset: SQLite files under dagster_home)
     dagster_storage_url: str | None = None
+    # ALPHADAG_ALERT_WEBHOOK: where the run-failure sensor posts alerts; a secret (the
+    # path of an incoming-webhook URL is its key), so it stays out of repr and logs
+    alert_webhook: str | None = field(default=None, repr=False)
+    # ALPHADAG_UI_URL: the Dagster UI's address, for links in alerts (`alphadag ui` sets it)
+    ui_url: str | None = None
 
     # -- derived locations (DESIGN.md, "State: one root") -------------------------
     @property
@@ -181,6 +187,12 @@ class Settings:
                     "ALPHADAG_DAGSTER_STORAGE", dagster_url, schemes=POSTGRES_SCHEMES
                 ),
             )
+        if webhook := env.get("ALPHADAG_ALERT_WEBHOOK", "").strip():
+            settings = replace(
+                settings, alert_webhook=_parse_http_url("ALPHADAG_ALERT_WEBHOOK", webhook)
+            )
+        if ui_url := env.get("ALPHADAG_UI_URL", "").strip():
+            settings = replace(settings, ui_url=_parse_http_url("ALPHADAG_UI_URL", ui_url))
         if seed := env.get("ALPHADAG_SEED", "").strip():
             if not seed.isdigit():
                 raise SettingsError(f"ALPHADAG_SEED must be a non-negative integer, got {seed!r}")
@@ -256,6 +268,14 @@ def _parse_url(name: str, text: str, schemes: tuple[str, ...] | None = None) -> 
             f"{name} must be {kinds} (e.g. postgresql://user@host:5432/db), "
             f"got {redact_url(text)!r}"
         )
+    return text
+
+
+def _parse_http_url(name: str, text: str) -> str:
+    """An http(s) URL; the message never repeats it (a webhook's path is its secret)."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{name} must be an http:// or https:// URL")
     return text
 
 
