@@ -184,7 +184,7 @@ def backtest(
     model_pngs = _model_section(warehouse, champion_model, settings)
     headline = study.metrics.set_index("strategy").loc[study.headline]
     bound = (
-        study.metrics.set_index("strategy").loc["oracle_long_only"] if oracle is not None else None
+        study.metrics.set_index("strategy").loc["oracle"] if oracle is not None else None
     )
     report = write_report(
         study,

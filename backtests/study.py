@@ -131,7 +131,7 @@ def run_study(
     names: list[str] = []
     books: list[np.ndarray] = []
     for name in (n for n in order if n in aligned):
-        names.append(f"{name}_long_only")
+        names.append(name)
         books.append(spec_book(aligned[name], spec, returns))
         if name in (model, "oracle"):
             names.append(f"{name}_long_short")
@@ -139,7 +139,7 @@ def run_study(
         if name == model:
             names.append(BENCHMARK)
             books.append(_buy_and_hold(period))
-    headline = f"{model}_long_only"
+    headline = model
     decisions = np.stack(books)
     # slippage stress: the headline book again, same orders, more slippage
     stress_books = decisions[[names.index(headline)] * 2]

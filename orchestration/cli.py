@@ -333,7 +333,7 @@ def _print_profile(
 
 
 # The run summary's compact view of the backtest (80 columns); `alphadag report` shows all.
-SUMMARY_COLUMNS = ("sharpe", "cagr", "max_drawdown", "turnover", "beta", "excess_return_t")
+SUMMARY_COLUMNS = ("sharpe", "cagr", "max_drawdown", "turnover", "excess_return_t")
 STRESS_COLUMNS = (
     ("days", "{:.0f}"),
     ("sharpe", "{:.2f}"),

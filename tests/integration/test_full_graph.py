@@ -68,17 +68,17 @@ def test_backtest_rows_every_strategy_stress_and_grid(built_home) -> None:
     metrics = _table(settings, "backtest_metrics")
     assert metrics["backtest_id"].nunique() == 1
     assert {
-        "model_long_only",
+        "model",
         "model_long_short",
         "buy_and_hold",
-        "momentum_12_1_long_only",
-        "reversal_5d_long_only",
-        "best_single_feature_long_only",
-        "ridge_long_only",
-        "oracle_long_only",
+        "momentum_12_1",
+        "reversal_5d",
+        "best_single_feature",
+        "ridge",
+        "oracle",
         "oracle_long_short",
     } == set(metrics["strategy"])
-    row = metrics.set_index("strategy").loc["model_long_only"]
+    row = metrics.set_index("strategy").loc["model"]
     for column in (
         "total_return",
         "cagr",
