@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from bench.bench_backtests import (
     GRID,
@@ -51,3 +52,16 @@ def test_backtrader_trades_the_engines_books() -> None:
     weights = grid_decisions(panel, configs)
     decided = ~np.isnan(weights).all(axis=2)
     assert np.allclose(np.nansum(weights, axis=2)[decided], 1.0)
+
+
+@pytest.mark.slow
+def test_quick_run_reports_the_three_results() -> None:
+    from bench.bench_backtests import run
+
+    results = {r.name: r for r in run(quick=True)}
+    assert set(results) == {
+        "backtests_vs_backtrader",
+        "backtests_vectorbt_vs_numpy",
+        "backtests_vectorbt_numpy_agreement",
+    }
+    assert results["backtests_vectorbt_numpy_agreement"].holds
