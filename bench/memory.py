@@ -17,13 +17,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import psutil
 
 GIB = 1024**3
+T = TypeVar("T")
 
 
 @dataclass
@@ -115,6 +117,32 @@ def run_sampled(
         sinks[0].close()
     run.output = "".join(lines)
     return run
+
+
+def peak_rss_during(fn: Callable[[], T], interval: float = 0.02) -> tuple[T, int]:
+    """``fn()``'s result and the peak resident memory of this process while it ran (bytes).
+
+    For a stage inside a benchmark, where the process tree of a whole command would also
+    count what the benchmark itself holds before and after.
+    """
+    process = psutil.Process()
+    peak = process.memory_info().rss
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, process.memory_info().rss)
+            done.wait(interval)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = fn()
+    finally:
+        done.set()
+        sampler.join()
+    return result, max(peak, process.memory_info().rss)
 
 
 def peak_by_step(run: SampledRun) -> dict[str, int]:
