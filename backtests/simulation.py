@@ -28,6 +28,7 @@ to 1e-9 on total return, which is how this module is tested and benchmarked.
 
 from __future__ import annotations
 
+import gc
 import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -294,10 +295,13 @@ def simulate(
     plan = plan_orders(market, decisions, costs, execution, init_cash)
     n_configs, n_dates, n_symbols = plan.targets.shape
     chunk = max(1, MAX_CELLS // max(1, n_dates * n_symbols))
-    parts = [
-        _simulate_vectorbt(plan, slice(start, min(start + chunk, n_configs)), init_cash)
-        for start in range(0, n_configs, chunk)
-    ]
+    parts = []
+    for start in range(0, n_configs, chunk):
+        parts.append(
+            _simulate_vectorbt(plan, slice(start, min(start + chunk, n_configs)), init_cash)
+        )
+        # a chunk's vectorbt arrays sit in reference cycles: free them before the next
+        gc.collect()
     value, turnover, gross, net, n_orders = (
         np.concatenate(p, axis=-1) for p in zip(*parts, strict=True)
     )
