@@ -7,8 +7,10 @@ the definitions (`feature_repo.catalog` and `feature_repo.files` do not import i
 import dagster as dg
 import pandas as pd
 
+from assets.market_data import RAW_OHLCV
 from feature_repo.catalog import definitions_version, export_sql, load_catalog
-from feature_repo.files import newest_day_and_symbols, write_features
+from feature_repo.files import month_file, month_starts, newest_day_and_symbols, write_features
+from orchestration.partitions import raw_days_since
 from orchestration.settings import Settings
 from orchestration.warehouse import FEATURE_STORE_POOL, WAREHOUSE_POOL, Warehouse
 
@@ -18,18 +20,49 @@ from orchestration.warehouse import FEATURE_STORE_POOL, WAREHOUSE_POOL, Warehous
     group_name="feature_store",
     kinds={"parquet"},
     pool=WAREHOUSE_POOL,
-    description="fct_features exported to lake/features/fct_features.parquet, Feast's offline source.",
+    description=(
+        "fct_features exported to lake/features/fct_features/YYYY-MM.parquet, one file per "
+        "month, Feast's offline source. A run rewrites only the months of the raw days "
+        "materialized since it last ran (the dbt models' window); its first run, or one "
+        "without new raw days, exports every month."
+    ),
 )
 def feature_lake(
     context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]
 ) -> dg.MaterializeResult:
-    destination = settings.features_file
-    rows = Warehouse(settings.warehouse_path).export_parquet(
-        export_sql(load_catalog()), destination
-    )
-    context.log.info(f"exported {rows} feature rows to {destination}")
+    warehouse = Warehouse(settings.warehouse_path)
+    dataset = settings.features_dataset
+    window = raw_days_since(context.instance, RAW_OHLCV, [context.asset_key])
+    if window is None:
+        span = warehouse.query("select min(date) as first, max(date) as last from fct_features")
+        if span.empty or pd.isna(span["first"].iloc[0]):
+            raise ValueError("fct_features holds no rows: materialize the dbt models first")
+        first, last = (pd.Timestamp(span[c].iloc[0]).date() for c in ("first", "last"))
+    else:
+        first, last = window
+    specs = load_catalog()
+    months = month_starts(first, last)
+    rows = 0
+    for month in months:
+        month_end = (pd.Timestamp(month) + pd.offsets.MonthEnd(0)).date()
+        path = month_file(dataset, month)
+        written = warehouse.export_parquet(export_sql(specs, month, month_end), path)
+        if not written:  # a month without features (a window of holidays): no empty file
+            path.unlink()
+        rows += written
+    if window is None:
+        # a full export: months the table no longer holds leave the source too
+        for stale in set(dataset.glob("*.parquet")) - {month_file(dataset, m) for m in months}:
+            stale.unlink()
+    scope = "every month" if window is None else f"the raw days {first} .. {last}"
+    context.log.info(f"exported {rows} feature rows of {len(months)} month(s), {scope}")
     return dg.MaterializeResult(
-        metadata={"rows": rows, "path": dg.MetadataValue.path(str(destination))}
+        metadata={
+            "rows": rows,
+            "months": dg.MetadataValue.text(", ".join(f"{m:%Y-%m}" for m in months)),
+            "full_export": window is None,
+            "path": dg.MetadataValue.path(str(dataset)),
+        }
     )
 
 
@@ -125,8 +158,9 @@ def training_set(
     group_name="feature_store",
     kinds={"feast", "sqlite"},
     description=(
-        "Feast's SQLite online store loaded with the last TTL days of features up to the "
-        "newest date, so it holds each symbol's newest row."
+        "Feast's SQLite online store loaded with the features of the raw days materialized "
+        "since it last ran (at most the last TTL days up to the newest date; all of those "
+        "on its first run), so it holds each symbol's newest row."
     ),
 )
 def online_features(
@@ -135,9 +169,12 @@ def online_features(
     from feature_repo.definitions import build_feature_repo
     from feature_repo.store import materialize_latest, open_store
 
-    last_day, _ = newest_day_and_symbols(settings.features_file)
+    last_day, _ = newest_day_and_symbols(settings.features_dataset)
+    window = raw_days_since(context.instance, RAW_OHLCV, [context.asset_key])
     repo = build_feature_repo(settings.features_dir)
-    start, end = materialize_latest(open_store(settings.home), repo, last_day)
+    start, end = materialize_latest(
+        open_store(settings.home), repo, last_day, since=window[0] if window else None
+    )
     context.log.info(f"materialized {len(repo.views)} feature views over [{start}, {end})")
     return dg.MaterializeResult(
         metadata={"start": str(start), "end": str(end), "last_day": str(last_day)}
@@ -161,7 +198,7 @@ def latest_features(
     from feature_repo.store import online_features as read_online
     from feature_repo.store import open_store
 
-    last_day, symbols = newest_day_and_symbols(settings.features_file)
+    last_day, symbols = newest_day_and_symbols(settings.features_dataset)
     repo = build_feature_repo(settings.features_dir)
     frame = read_online(open_store(settings.home), repo, symbols)
     data_version = write_features(frame, settings.latest_features_path, repo.service.name)

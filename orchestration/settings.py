@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
+from feature_repo.files import features_dataset
 from ingest.sources import SourceSpec, parse_source
 
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -65,8 +66,9 @@ class Settings:
         return self.lake_dir / "features"
 
     @property
-    def features_file(self) -> Path:
-        return self.features_dir / "fct_features.parquet"
+    def features_dataset(self) -> Path:
+        """fct_features exported for Feast, one Parquet file per month."""
+        return features_dataset(self.features_dir)
 
     @property
     def latest_features_path(self) -> Path:
