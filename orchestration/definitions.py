@@ -19,6 +19,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         settings.start, None if settings.open_ended else settings.end
     )
     job = build_everything_job(partitions_def)
+    refresh_job = daily_refresh_job(partitions_def)
     ingest_job = build_ingest_job(partitions_def)
     retrain_job = build_retrain_job()
     return dg.Definitions(
@@ -27,8 +28,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             build_dbt_models(partitions_def),
             *dg.load_assets_from_modules([feature_store, models, backtest]),
         ],
-        jobs=[job, daily_refresh_job(partitions_def), ingest_job, retrain_job],
-        schedules=[nightly_schedule(job)],
+        jobs=[job, refresh_job, ingest_job, retrain_job],
+        schedules=[nightly_schedule(refresh_job, settings)],
         sensors=[
             build_inbox_sensor(settings, ingest_job, partitions_def),
             build_new_symbols_sensor(settings, ingest_job, partitions_def),

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from feature_repo.files import features_dataset
 from ingest.sources import SourceSpec, parse_source
@@ -55,6 +56,13 @@ class Settings:
     # ALPHADAG_DAGSTER_STORAGE: a PostgreSQL URL for the Dagster instance's runs, event
     # log and schedules (unset: SQLite files under dagster_home)
     dagster_storage_url: str | None = None
+    # The nightly schedule: weekdays at this hour of this time zone it refreshes the
+    # business day of that date (ALPHADAG_SCHEDULE_HOUR, ALPHADAG_SCHEDULE_TIMEZONE); the
+    # default is after the close of the US equity market.
+    schedule_hour: int = 18
+    schedule_timezone: str = "America/New_York"
+    # ALPHADAG_SCHEDULE_RUNNING=1: the schedule starts running with the UI (else stopped)
+    schedule_running: bool = False
 
     # -- derived locations (DESIGN.md, "State: one root") -------------------------
     @property
@@ -183,6 +191,18 @@ class Settings:
                     "ALPHADAG_DAGSTER_STORAGE", dagster_url, schemes=POSTGRES_SCHEMES
                 ),
             )
+        if hour := env.get("ALPHADAG_SCHEDULE_HOUR", "").strip():
+            if not hour.isdigit() or int(hour) > 23:
+                raise SettingsError(
+                    f"ALPHADAG_SCHEDULE_HOUR must be an hour from 0 to 23, got {hour!r}"
+                )
+            settings = replace(settings, schedule_hour=int(hour))
+        if timezone := env.get("ALPHADAG_SCHEDULE_TIMEZONE", "").strip():
+            settings = replace(settings, schedule_timezone=_parse_timezone(timezone))
+        if running := env.get("ALPHADAG_SCHEDULE_RUNNING", "").strip():
+            settings = replace(
+                settings, schedule_running=_parse_flag("ALPHADAG_SCHEDULE_RUNNING", running)
+            )
         if seed := env.get("ALPHADAG_SEED", "").strip():
             if not seed.isdigit():
                 raise SettingsError(f"ALPHADAG_SEED must be a non-negative integer, got {seed!r}")
@@ -247,6 +267,24 @@ def _parse_date(name: str, text: str) -> date:
         raise SettingsError(
             f"{name} must be an ISO date (YYYY-MM-DD) or 'today', got {text!r}"
         ) from None
+
+
+def _parse_timezone(text: str) -> str:
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"ALPHADAG_SCHEDULE_TIMEZONE must be an IANA time zone (e.g. America/New_York, "
+            f"Europe/London), got {text!r}"
+        ) from None
+    return text
+
+
+def _parse_flag(name: str, text: str) -> bool:
+    value = text.lower()
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise SettingsError(f"{name} must be 1/true/on or 0/false/off, got {text!r}")
+    return value in ("1", "true", "yes", "on")
 
 
 def _parse_url(name: str, text: str, schemes: tuple[str, ...] | None = None) -> str:

@@ -55,7 +55,7 @@ class Warehouse:
                 time.sleep(_LOCK_WAIT_SECONDS)
         raise AssertionError("unreachable")
 
-    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+    def query(self, sql: str, params: list[Any] | Mapping[str, Any] | None = None) -> pd.DataFrame:
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path} does not exist yet: run the dbt assets first")
         with self._connect(read_only=True) as con:
