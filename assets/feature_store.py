@@ -40,19 +40,18 @@ def feature_lake(
         first, last = (pd.Timestamp(span[c].iloc[0]).date() for c in ("first", "last"))
     else:
         first, last = window
-    specs = load_catalog()
     months = month_starts(first, last)
-    rows = 0
-    for month in months:
-        month_end = (pd.Timestamp(month) + pd.offsets.MonthEnd(0)).date()
-        path = month_file(dataset, month)
-        written = warehouse.export_parquet(export_sql(specs, month, month_end), path)
-        if not written:  # a month without features (a window of holidays): no empty file
-            path.unlink()
-        rows += written
+    month_end = (pd.Timestamp(months[-1]) + pd.offsets.MonthEnd(0)).date()
+    query = export_sql(load_catalog(), months[0], month_end)
+    # one scan of the window's months, a file per month (the month column stays out)
+    counts = warehouse.export_parquet_parts(
+        f"select *, strftime(date, '%Y-%m') as month from ({query})", "month", dataset
+    )
+    rows = sum(counts.values())
     if window is None:
         # a full export: months the table no longer holds leave the source too
-        for stale in set(dataset.glob("*.parquet")) - {month_file(dataset, m) for m in months}:
+        kept = {month_file(dataset, m) for m in months}
+        for stale in set(dataset.glob("*.parquet")) - kept:
             stale.unlink()
     scope = "every month" if window is None else f"the raw days {first} .. {last}"
     context.log.info(f"exported {rows} feature rows of {len(months)} month(s), {scope}")
