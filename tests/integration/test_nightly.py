@@ -32,6 +32,8 @@ RUN_CONFIG = {
         "walk_forward_predictions": {"config": {"step": 63, "min_train_dates": 150}},
     }
 }
+# a nightly run has no training step to configure
+REFRESH_CONFIG = {"ops": {k: RUN_CONFIG["ops"][k] for k in ("backtest", "signals")}}
 BUILT_UNTIL = date(2023, 6, 27)
 NIGHTS = [date(2023, 6, 28), date(2023, 6, 29), date(2023, 6, 30)]
 NEW_YORK = ZoneInfo("America/New_York")
@@ -94,7 +96,7 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Loop:
                 instance=instance,
                 partition_key=requests[0].partition_key,
                 tags=requests[0].tags,
-                run_config=RUN_CONFIG,
+                run_config=REFRESH_CONFIG,
             )
             assert result.success
             materialized.append(
