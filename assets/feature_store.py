@@ -152,7 +152,9 @@ def training_set(
 
 
 @dg.asset(
-    deps=[feast_apply],
+    # feature_lake directly too: a nightly run does not select feast_apply, and the
+    # online store must load the export of this run, not the previous one
+    deps=[feast_apply, feature_lake],
     pool=FEATURE_STORE_POOL,
     group_name="feature_store",
     kinds={"feast", "sqlite"},
