@@ -21,7 +21,13 @@ from orchestration.settings import Settings
 from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
 
 from .metadata import number
-from .models import TrainedModel, model_evaluation, walk_forward_predictions
+from .models import (
+    TrainedModel,
+    champion_scores,
+    model_evaluation,
+    signals,
+    walk_forward_predictions,
+)
 
 
 class BacktestConfig(dg.Config):
@@ -101,12 +107,13 @@ class BacktestConfig(dg.Config):
 
 
 @dg.asset(
-    deps=[walk_forward_predictions, model_evaluation, "stg_ohlcv", "fct_labels"],
+    deps=[walk_forward_predictions, signals, model_evaluation, "stg_ohlcv", "fct_labels"],
     group_name="backtests",
     kinds={"vectorbt", "duckdb"},
     pool=WAREHOUSE_POOL,
     description=(
-        "The champion's walk-forward predictions traded as a top-k book (holding buffer, "
+        "The champion's walk-forward predictions, extended by its live scores of the days "
+        "since (stored by `signals`), traded as a top-k book (holding buffer, "
         "rebalanced at the label's horizon, filled at the next open with commission, "
         "slippage and borrow), beside buy-and-hold, momentum, reversal, the zoo's "
         "baselines and the oracle under the same construction and costs; stress tests and "
@@ -128,7 +135,8 @@ def backtest(
 
     warehouse = Warehouse(settings.warehouse_path)
     study_config = config.study(LABEL_HORIZONS[champion_model.target])
-    scores = _walk_forward_scores(warehouse, champion_model)
+    long_scores = champion_scores(warehouse, champion_model)
+    scores = _wide_scores(long_scores, champion_model)
     bars = warehouse.query("select symbol, date, open, close, volume from stg_ohlcv")
     market = Market.from_bars(bars)
     close = pd.DataFrame(market.close, index=market.dates, columns=market.symbols)
@@ -148,7 +156,7 @@ def backtest(
         log=context.log.info,
     )
 
-    data_version = _data_version(warehouse, champion_model)
+    data_version = _data_version(warehouse, long_scores)
     start_date, end_date = study.simulation.value.index[[0, -1]].date
     backtest_id = hashlib.sha256(
         json.dumps(
@@ -183,9 +191,7 @@ def backtest(
 
     model_pngs = _model_section(warehouse, champion_model, settings)
     headline = study.metrics.set_index("strategy").loc[study.headline]
-    bound = (
-        study.metrics.set_index("strategy").loc["oracle"] if oracle is not None else None
-    )
+    bound = study.metrics.set_index("strategy").loc["oracle"] if oracle is not None else None
     report = write_report(
         study,
         settings.reports_dir / f"backtest_{backtest_id}.html",
@@ -259,19 +265,14 @@ def _png_md(png: bytes, title: str) -> dg.MetadataValue:
     )
 
 
-def _walk_forward_scores(warehouse: Warehouse, champion: TrainedModel) -> dict[str, pd.DataFrame]:
-    """Wide walk-forward scores: the champion's (``model``) and each refitted baseline's."""
-    long = warehouse.query(
-        "select symbol, date, candidate, prediction from walk_forward_predictions "
-        "where model_name = ? and model_version = ?",
-        [champion.name, champion.version],
-    )
+def _wide_scores(long: pd.DataFrame, champion: TrainedModel) -> dict[str, pd.DataFrame]:
+    """Wide scores: the champion's (``model``) and each refitted baseline's."""
     if long.empty:
         raise ValueError(
             f"no walk-forward predictions of {champion.name} v{champion.version}; "
             "materialize walk_forward_predictions first"
         )
-    long["date"] = pd.to_datetime(long["date"])
+    long = long.assign(date=pd.to_datetime(long["date"]))
     out = {}
     for candidate, rows in long.groupby("candidate"):
         name = "model" if candidate == champion.candidate else str(candidate)
@@ -292,19 +293,14 @@ def _oracle_scores(settings: Settings, champion: TrainedModel) -> pd.DataFrame |
     return oracle.pivot(index="date", columns="symbol", values=column)
 
 
-def _data_version(warehouse: Warehouse, champion: TrainedModel) -> str:
-    """A digest of the bars and the walk-forward predictions the backtest read."""
-    digest = warehouse.query(
-        """
-        select
-            (select bit_xor(hash(symbol, date, open, close, volume)) from stg_ohlcv) as bars,
-            (select bit_xor(hash(symbol, date, candidate, prediction))
-             from walk_forward_predictions
-             where model_name = ? and model_version = ?) as scores
-        """,
-        [champion.name, champion.version],
-    ).iloc[0]
-    return hashlib.sha256(f"{digest['bars']}:{digest['scores']}".encode()).hexdigest()[:16]
+def _data_version(warehouse: Warehouse, scores: pd.DataFrame) -> str:
+    """A digest of the bars and the scores (walk-forward and live) the backtest read."""
+    bars = warehouse.query(
+        "select bit_xor(hash(symbol, date, open, close, volume)) as bars from stg_ohlcv"
+    ).iloc[0]["bars"]
+    # champion_scores returns its rows in a fixed order
+    rows = pd.util.hash_pandas_object(scores, index=False).to_numpy()
+    return hashlib.sha256(f"{bars}:".encode() + rows.tobytes()).hexdigest()[:16]
 
 
 def _model_section(

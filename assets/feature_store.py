@@ -7,8 +7,10 @@ the definitions (`feature_repo.catalog` and `feature_repo.files` do not import i
 import dagster as dg
 import pandas as pd
 
+from assets.market_data import RAW_OHLCV
 from feature_repo.catalog import definitions_version, export_sql, load_catalog
-from feature_repo.files import newest_day_and_symbols, write_features
+from feature_repo.files import month_file, month_starts, newest_day_and_symbols, write_features
+from orchestration.partitions import raw_days_since
 from orchestration.settings import Settings
 from orchestration.warehouse import FEATURE_STORE_POOL, WAREHOUSE_POOL, Warehouse
 
@@ -18,18 +20,48 @@ from orchestration.warehouse import FEATURE_STORE_POOL, WAREHOUSE_POOL, Warehous
     group_name="feature_store",
     kinds={"parquet"},
     pool=WAREHOUSE_POOL,
-    description="fct_features exported to lake/features/fct_features.parquet, Feast's offline source.",
+    description=(
+        "fct_features exported to lake/features/fct_features/YYYY-MM.parquet, one file per "
+        "month, Feast's offline source. A run rewrites only the months of the raw days "
+        "materialized since it last ran (the dbt models' window); its first run, or one "
+        "without new raw days, exports every month."
+    ),
 )
 def feature_lake(
     context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]
 ) -> dg.MaterializeResult:
-    destination = settings.features_file
-    rows = Warehouse(settings.warehouse_path).export_parquet(
-        export_sql(load_catalog()), destination
+    warehouse = Warehouse(settings.warehouse_path)
+    dataset = settings.features_dataset
+    window = raw_days_since(context.instance, RAW_OHLCV, [context.asset_key])
+    if window is None:
+        span = warehouse.query("select min(date) as first, max(date) as last from fct_features")
+        if span.empty or pd.isna(span["first"].iloc[0]):
+            raise ValueError("fct_features holds no rows: materialize the dbt models first")
+        first, last = (pd.Timestamp(span[c].iloc[0]).date() for c in ("first", "last"))
+    else:
+        first, last = window
+    months = month_starts(first, last)
+    month_end = (pd.Timestamp(months[-1]) + pd.offsets.MonthEnd(0)).date()
+    query = export_sql(load_catalog(), months[0], month_end)
+    # one scan of the window's months, a file per month (the month column stays out)
+    counts = warehouse.export_parquet_parts(
+        f"select *, strftime(date, '%Y-%m') as month from ({query})", "month", dataset
     )
-    context.log.info(f"exported {rows} feature rows to {destination}")
+    rows = sum(counts.values())
+    if window is None:
+        # a full export: months the table no longer holds leave the source too
+        kept = {month_file(dataset, m) for m in months}
+        for stale in set(dataset.glob("*.parquet")) - kept:
+            stale.unlink()
+    scope = "every month" if window is None else f"the raw days {first} .. {last}"
+    context.log.info(f"exported {rows} feature rows of {len(months)} month(s), {scope}")
     return dg.MaterializeResult(
-        metadata={"rows": rows, "path": dg.MetadataValue.path(str(destination))}
+        metadata={
+            "rows": rows,
+            "months": dg.MetadataValue.text(", ".join(f"{m:%Y-%m}" for m in months)),
+            "full_export": window is None,
+            "path": dg.MetadataValue.path(str(dataset)),
+        }
     )
 
 
@@ -120,13 +152,16 @@ def training_set(
 
 
 @dg.asset(
-    deps=[feast_apply],
+    # feature_lake directly too: a nightly run does not select feast_apply, and the
+    # online store must load the export of this run, not the previous one
+    deps=[feast_apply, feature_lake],
     pool=FEATURE_STORE_POOL,
     group_name="feature_store",
     kinds={"feast", "sqlite"},
     description=(
-        "Feast's SQLite online store loaded with the last TTL days of features up to the "
-        "newest date, so it holds each symbol's newest row."
+        "Feast's SQLite online store loaded with the features of the raw days materialized "
+        "since it last ran (at most the last TTL days up to the newest date; all of those "
+        "on its first run), so it holds each symbol's newest row."
     ),
 )
 def online_features(
@@ -135,9 +170,12 @@ def online_features(
     from feature_repo.definitions import build_feature_repo
     from feature_repo.store import materialize_latest, open_store
 
-    last_day, _ = newest_day_and_symbols(settings.features_file)
+    last_day, _ = newest_day_and_symbols(settings.features_dataset)
+    window = raw_days_since(context.instance, RAW_OHLCV, [context.asset_key])
     repo = build_feature_repo(settings.features_dir)
-    start, end = materialize_latest(open_store(settings.home), repo, last_day)
+    start, end = materialize_latest(
+        open_store(settings.home), repo, last_day, since=window[0] if window else None
+    )
     context.log.info(f"materialized {len(repo.views)} feature views over [{start}, {end})")
     return dg.MaterializeResult(
         metadata={"start": str(start), "end": str(end), "last_day": str(last_day)}
@@ -161,7 +199,7 @@ def latest_features(
     from feature_repo.store import online_features as read_online
     from feature_repo.store import open_store
 
-    last_day, symbols = newest_day_and_symbols(settings.features_file)
+    last_day, symbols = newest_day_and_symbols(settings.features_dataset)
     repo = build_feature_repo(settings.features_dir)
     frame = read_online(open_store(settings.home), repo, symbols)
     data_version = write_features(frame, settings.latest_features_path, repo.service.name)

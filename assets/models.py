@@ -567,12 +567,43 @@ def walk_forward_predictions(
     )
 
 
+def champion_scores(warehouse: Warehouse, champion: TrainedModel) -> pd.DataFrame:
+    """The scores a book of ``champion`` is built from: its walk-forward predictions
+    (symbol, date, candidate, prediction; baselines included), extended by its live
+    scores, the `predictions` rows `signals` stores each night for the dates after the
+    walk-forward's last one, under the champion's candidate.
+
+    A nightly run does not refit the walk-forward; the days it brings are scored by the
+    champion as deployed, which was fitted before them, so they stay out of sample. The
+    next full build refits the walk-forward over those days and the live rows drop out of
+    the union. The baselines are not extended: their books hold cash on live days.
+    """
+    return warehouse.query(
+        """
+        with walk_forward as (
+            select symbol, date, candidate, prediction from walk_forward_predictions
+            where model_name = $name and model_version = $version
+        )
+        select * from walk_forward
+        union all
+        select symbol, date, $candidate as candidate, prediction from predictions
+        where model_name = $name and model_version = $version
+          and date > (select max(date) from walk_forward)
+        order by candidate, date, symbol
+        """,
+        {"name": champion.name, "version": champion.version, "candidate": champion.candidate},
+    )
+
+
 @dg.asset(
-    deps=[predictions, "fct_labels"],
+    deps=[predictions, "fct_labels", "signals"],
     group_name="models",
     kinds={"duckdb"},
     pool=WAREHOUSE_POOL,
-    description="Out-of-sample skill of the model (IC, rank IC, ICIR, hit rate) in `model_metrics`.",
+    description=(
+        "Out-of-sample skill of the model (IC, rank IC, ICIR, hit rate) in `model_metrics`, "
+        "over every labelled day of `predictions` (the nightly live scores included)."
+    ),
 )
 def model_metrics(
     context: dg.AssetExecutionContext,
@@ -636,7 +667,7 @@ class SignalsConfig(dg.Config):
 
 
 @dg.asset(
-    deps=["latest_features", "walk_forward_predictions"],
+    deps=["latest_features", "walk_forward_predictions", predictions],
     group_name="models",
     kinds={"duckdb"},
     pool=WAREHOUSE_POOL,
@@ -644,7 +675,9 @@ class SignalsConfig(dg.Config):
         "Tomorrow's target weights: the champion scores the online features of every "
         "symbol (latest_features), and the backtest's construction (top k, holding buffer, "
         "rebalancing at the label's horizon) runs over its walk-forward scores up to today. "
-        "One row per symbol in `signals`, dated the business day the weights are for."
+        "One row per symbol in `signals`, dated the business day the weights are for. The "
+        "scores are stored in `predictions` too (the feature date's rows of the champion), "
+        "which extends the backtest and the metrics night by night without a refit."
     ),
 )
 def signals(
@@ -664,12 +697,31 @@ def signals(
     scored = current[["symbol", "date"]].assign(
         score=load_model(champion_model.name, champion_model.version).predict(current)
     )
-    history = Warehouse(settings.warehouse_path).query(
-        "select symbol, date, prediction as score from walk_forward_predictions "
-        "where model_name = ? and model_version = ? and candidate = ? and date < ?",
-        [champion_model.name, champion_model.version, champion_model.candidate, as_of.date()],
+    warehouse = Warehouse(settings.warehouse_path)
+    live = scored[["symbol"]].assign(
+        date=as_of.date(),
+        model_name=champion_model.name,
+        model_version=champion_model.version,
+        prediction=scored["score"],
     )
-    scores = pd.concat([history, scored[["symbol", "date", "score"]]], ignore_index=True)
+    warehouse.replace_rows(
+        "predictions",
+        live,
+        {
+            "date": as_of.date(),
+            "model_name": champion_model.name,
+            "model_version": champion_model.version,
+        },
+    )
+    history = champion_scores(warehouse, champion_model)
+    history = history[
+        (history["candidate"] == champion_model.candidate)
+        & (pd.to_datetime(history["date"]) < as_of)
+    ].rename(columns={"prediction": "score"})
+    scores = pd.concat(
+        [history[["symbol", "date", "score"]], scored[["symbol", "date", "score"]]],
+        ignore_index=True,
+    )
     scores["date"] = pd.to_datetime(scores["date"])
     wide = scores.pivot(index="date", columns="symbol", values="score").sort_index()
     spec = PortfolioSpec(
@@ -689,9 +741,7 @@ def signals(
             "target_weight": scored["symbol"].map(weights).fillna(0.0).to_numpy(),
         }
     )
-    Warehouse(settings.warehouse_path).replace_rows(
-        "signals", out, {"date": for_date, "model_name": champion_model.name}
-    )
+    warehouse.replace_rows("signals", out, {"date": for_date, "model_name": champion_model.name})
     held = out[out["target_weight"] > 0].sort_values("score", ascending=False)
     context.log.info(f"signals for {for_date}: {', '.join(held['symbol'])}")
     return dg.MaterializeResult(

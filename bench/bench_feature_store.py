@@ -25,6 +25,7 @@ import pandas as pd
 
 from bench.harness import BenchResult, best_of, compare
 from feature_repo.catalog import load_catalog
+from feature_repo.files import features_dataset, write_month_files
 
 N_SYMBOLS = 500
 # Online: once a night for the universe, so latency matters little; within 30x of a
@@ -45,13 +46,12 @@ def _write_export(features_dir: Path, n_days: int) -> pd.DataFrame:
     frame = frame.reset_index()[["symbol", "date", *names]]
     frame["event_timestamp"] = frame["date"].astype("datetime64[us]")
     frame["date"] = frame["date"].dt.date
-    features_dir.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(features_dir / "fct_features.parquet", index=False)
+    write_month_files(frame, features_dataset(features_dir))
     return frame
 
 
 def _duckdb_latest(
-    con: duckdb.DuckDBPyConnection, path: Path, features: list[str], last_day: date
+    con: duckdb.DuckDBPyConnection, path: Path | str, features: list[str], last_day: date
 ) -> pd.DataFrame:
     columns = ", ".join(features)
     return con.execute(
@@ -66,7 +66,7 @@ def _duckdb_latest(
 
 
 def _duckdb_point_in_time(
-    con: duckdb.DuckDBPyConnection, path: Path, features: list[str], entities: pd.DataFrame
+    con: duckdb.DuckDBPyConnection, path: Path | str, features: list[str], entities: pd.DataFrame
 ) -> pd.DataFrame:
     within_ttl = "f.event_timestamp >= e.date - interval 7 day"
     columns = ", ".join(f"case when {within_ttl} then f.{n} end as {n}" for n in features)
@@ -99,7 +99,7 @@ def run(quick: bool) -> list[BenchResult]:
     try:
         features_dir = home / "lake" / "features"
         export = _write_export(features_dir, n_days)
-        path = features_dir / "fct_features.parquet"
+        path = features_dataset(features_dir) / "*.parquet"
         repo = build_feature_repo(features_dir)
         store = open_store(home)
         apply_repo(store, repo)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import yaml
@@ -61,15 +62,18 @@ SQL_TYPES = {
 }
 
 
-def export_sql(specs: list[FeatureSpec], table: str = "fct_features") -> str:
-    """The query that exports `table` for Feast: keys, each declared column cast to its
-    declared type, and the event timestamp, in (date, symbol) order: each Parquet row
-    group then spans a few dates, so a reader of a date range (a training-set batch)
-    skips the others by their statistics."""
+def export_sql(
+    specs: list[FeatureSpec], first: date, last: date, table: str = "fct_features"
+) -> str:
+    """The query that exports the rows of `table` dated `first`..`last` for Feast: keys,
+    each declared column cast to its declared type, and the event timestamp, in (date,
+    symbol) order: each Parquet row group then spans a few dates, so a reader of a date
+    range (a training-set batch) skips the others by their statistics."""
     columns = ", ".join(f"cast({s.name} as {SQL_TYPES[s.dtype]}) as {s.name}" for s in specs)
     return (
         f"select symbol, date, {columns}, cast(date as timestamp) as event_timestamp "
-        f"from {table} order by date, symbol"
+        f"from {table} where date between date '{first.isoformat()}' "
+        f"and date '{last.isoformat()}' order by date, symbol"
     )
 
 

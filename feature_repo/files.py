@@ -17,6 +17,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 FEATURE_SERVICE_KEY = b"alphadag.feature_service"
+# fct_features for Feast: one Parquet file per calendar month (`fct_features/2023-01.parquet`),
+# so a nightly run rewrites the month of its new day, never the whole history. Not
+# `month=...` folders: DuckDB would read those as a hive partition column.
+FEATURES_DATASET = "fct_features"
+
+
+def features_dataset(features_dir: Path) -> Path:
+    """The folder of the monthly export files."""
+    return features_dir / FEATURES_DATASET
+
+
+def month_file(dataset: Path, month: date) -> Path:
+    return dataset / f"{month:%Y-%m}.parquet"
 
 
 @dataclass(frozen=True)
@@ -85,18 +98,32 @@ def feature_service_of(path: Path) -> str:
     return metadata[FEATURE_SERVICE_KEY].decode()
 
 
-def newest_day_and_symbols(features_file: Path) -> tuple[date, list[str]]:
-    """The last date of the feature export and every symbol in it (the universe served
-    online). Reads the Parquet export, so it never waits on the warehouse's lock."""
-    if not features_file.exists():
-        raise FileNotFoundError(f"{features_file} is missing: materialize `feature_lake` first")
+def newest_day_and_symbols(dataset: Path) -> tuple[date, list[str]]:
+    """The last date of the feature export (the folder of month files) and every symbol in
+    its newest month (the universe served online). Reads the Parquet export, so it never
+    waits on the warehouse's lock, and only the newest file of it."""
+    files = sorted(dataset.glob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"{dataset} holds no export: materialize `feature_lake` first")
+    newest = str(files[-1])
     with duckdb.connect() as con:
-        last_day = con.execute(
-            "select max(date) from read_parquet(?)", [str(features_file)]
-        ).fetchone()
+        last_day = con.execute("select max(date) from read_parquet(?)", [newest]).fetchone()
         symbols = con.execute(
-            "select distinct symbol from read_parquet(?) order by symbol", [str(features_file)]
+            "select distinct symbol from read_parquet(?) order by symbol", [newest]
         ).fetchall()
     if not last_day or last_day[0] is None:
-        raise ValueError(f"{features_file} holds no feature rows")
+        raise ValueError(f"{newest} holds no feature rows")
     return last_day[0], [s for (s,) in symbols]
+
+
+def write_month_files(frame: pd.DataFrame, dataset: Path) -> None:
+    """Write a frame of feature rows (symbol, date, ...) as the export's month files."""
+    dataset.mkdir(parents=True, exist_ok=True)
+    months = pd.to_datetime(frame["date"]).dt.to_period("M")
+    for month, rows in frame.groupby(months.to_numpy()):
+        rows.to_parquet(month_file(dataset, month.start_time.date()), index=False)
+
+
+def month_starts(first: date, last: date) -> list[date]:
+    """The first day of every calendar month from `first`'s to `last`'s."""
+    return [d.date() for d in pd.date_range(first.replace(day=1), last, freq="MS")]

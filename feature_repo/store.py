@@ -84,12 +84,14 @@ def check_sources(views: list[FeatureView]) -> None:
     or lacks a declared feature (Feast's own errors name neither)."""
     for view in views:
         path = Path(view.batch_source.path)
-        if not path.exists():
+        files = sorted(path.parent.glob(path.name))
+        if not files:
             raise FeatureStoreError(
                 f"feature view {view.name}: source {path} is missing; "
                 "materialize `feature_lake` first"
             )
-        columns = set(pq.read_schema(path).names)
+        # every month file is written by the same export query: one schema
+        columns = set(pq.read_schema(files[-1]).names)
         missing = [f.name for f in view.features if f.name not in columns]
         if missing:
             raise FeatureStoreError(
@@ -151,9 +153,10 @@ def historical_features(
 
 
 def materialize_latest(
-    store: FeatureStore, repo: FeatureRepo, last_day: date
+    store: FeatureStore, repo: FeatureRepo, last_day: date, since: date | None = None
 ) -> tuple[datetime, datetime]:
-    """Load the rows of the last TTL days up to `last_day` into the online store.
+    """Load the rows of the last TTL days up to `last_day` into the online store, or only
+    those from `since` on (a nightly run: the days it brought).
 
     An explicit window, never `materialize_incremental` (whose first call starts at now
     minus the TTL, wrong for history). Rows older than the TTL could never be served, so
@@ -163,6 +166,8 @@ def materialize_latest(
     registered_service(store, repo)
     end = datetime.combine(last_day, time()) + timedelta(days=1)
     start = end - FEATURE_TTL
+    if since is not None:
+        start = min(max(start, datetime.combine(since, time())), end - timedelta(days=1))
     store.materialize(
         start_date=start, end_date=end, feature_views=[v.name for v in repo.views.values()]
     )

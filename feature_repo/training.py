@@ -89,7 +89,8 @@ def _labels(query: Query, first: Any, last: Any) -> pd.DataFrame:
 
 
 def write_feature_slice(features_file: Path, target: Path, first: Any, last: Any) -> None:
-    """Copy the export's rows dated `first`..`last` (inclusive) to `target`, atomically."""
+    """Copy the export's rows dated `first`..`last` (inclusive) to `target`, atomically;
+    `features_file` may be a glob (the month files)."""
     tmp = target.with_name(target.name + ".tmp")
     first_day, last_day = pd.Timestamp(first).date(), pd.Timestamp(last).date()
     with duckdb.connect() as con:
@@ -131,7 +132,7 @@ def build_training_set(
     with tempfile.TemporaryDirectory(prefix=".training-", dir=path.parent) as scratch_dir:
         scratch = Path(scratch_dir)
         sliced = build_feature_repo(scratch / "features")
-        slice_file = Path(sliced.source.path)
+        slice_file = Path(sliced.source.path).with_name("slice.parquet")
         slice_file.parent.mkdir(parents=True)
 
         def batches() -> Iterator[pd.DataFrame]:

@@ -21,9 +21,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         settings.start, None if settings.open_ended else settings.end
     )
     job = build_everything_job(partitions_def)
+    refresh_job = daily_refresh_job(partitions_def)
     ingest_job = build_ingest_job(partitions_def)
     retrain_job = build_retrain_job()
-    nightly = nightly_schedule(job)
+    nightly = nightly_schedule(refresh_job, settings)
     # freshness only means something where new days keep arriving
     freshness = (
         nightly_freshness(str(nightly.cron_schedule), nightly.execution_timezone or "UTC")
@@ -39,7 +40,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ],
             freshness,
         ),
-        jobs=[job, daily_refresh_job(partitions_def), ingest_job, retrain_job],
+        jobs=[job, refresh_job, ingest_job, retrain_job],
         schedules=[nightly],
         sensors=[
             build_inbox_sensor(settings, ingest_job, partitions_def),

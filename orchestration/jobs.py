@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 from dagster._core.storage.tags import (
@@ -11,8 +12,12 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from orchestration.partitions import PARTITION_FORMAT
+from orchestration.settings import Settings
+
 BUILD_JOB_NAME = "build_everything"
 REFRESH_JOB_NAME = "daily_refresh"
+NIGHTLY_SCHEDULE_NAME = "nightly"
 
 
 def build_everything_job(
@@ -27,31 +32,82 @@ def build_everything_job(
     )
 
 
+# What a nightly run materializes besides the dbt models. Not in it: the Feast registry
+# (a new definitions version comes with a full build), the training set, the model zoo,
+# the champion gate, the walk-forward refit, `predictions` of the whole test period and
+# the model evaluation: everything that retrains or reads the whole feature history.
+REFRESH_ASSETS = (
+    "raw_ohlcv",
+    "feature_lake",
+    "online_features",
+    "latest_features",
+    "signals",
+    "model_metrics",
+    "backtest",
+)
+
+
 def daily_refresh_job(
     partitions_def: dg.PartitionsDefinition,
 ) -> dg.UnresolvedAssetJobDefinition:
     """New days in, without retraining: the bars of the selected days, the features of
-    those days (the dbt models continue from what they stored) and the feature store's
-    online rows, the inputs of tomorrow's predictions. The Feast registry is left as the
-    last full build applied it (a new definitions version comes with a full build)."""
+    those days (the dbt models continue from what they stored, the feature export
+    rewrites their month, the online store loads only them), the champion's scores of
+    the newest day and tomorrow's target weights, then the model's metrics and the
+    backtest over the days that have labels now (the champion's live scores extend its
+    walk-forward ones, see `assets.models.champion_scores`)."""
     return dg.define_asset_job(
         REFRESH_JOB_NAME,
-        selection=dg.AssetSelection.groups("features")
-        | dg.AssetSelection.assets(
-            "raw_ohlcv", "feature_lake", "online_features", "latest_features"
-        ),
+        selection=dg.AssetSelection.groups("features") | dg.AssetSelection.assets(*REFRESH_ASSETS),
         partitions_def=partitions_def,
-        description="Bars of the selected days, their features and the online feature store; no retraining.",
+        description=(
+            "Bars of the selected days, their features, the online feature store, tomorrow's "
+            "signals, the model's metrics and the backtest; no retraining."
+        ),
     )
 
 
-def nightly_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
-    """At 00:00 UTC on weekdays (after the US close): ingest the business day that just
-    ended and rebuild everything downstream. Useful with ALPHADAG_END=today, which leaves
-    the partitions open-ended; stopped by default."""
-    return dg.build_schedule_from_partitioned_job(
-        job, name="nightly", default_status=dg.DefaultScheduleStatus.STOPPED
+def nightly_schedule(
+    job: dg.UnresolvedAssetJobDefinition,
+    settings: Settings,
+) -> dg.ScheduleDefinition:
+    """Weekdays at `settings.schedule_hour` in `settings.schedule_timezone` (18:00 New York
+    by default, after the US close): `daily_refresh` of the business day of that date.
+
+    Made for ALPHADAG_END=today (open-ended partitions); on a fixed range a tick after
+    its last day is skipped with the reason. Stopped unless ALPHADAG_SCHEDULE_RUNNING is
+    set: a schedule that starts itself would write to the home of whoever opens the UI.
+    """
+    timezone = ZoneInfo(settings.schedule_timezone)
+    last_day = None if settings.open_ended else settings.end
+
+    @dg.schedule(
+        name=NIGHTLY_SCHEDULE_NAME,
+        job=job,
+        cron_schedule=f"0 {settings.schedule_hour} * * 1-5",
+        execution_timezone=settings.schedule_timezone,
+        default_status=(
+            dg.DefaultScheduleStatus.RUNNING
+            if settings.schedule_running
+            else dg.DefaultScheduleStatus.STOPPED
+        ),
+        description=(
+            f"Weekdays at {settings.schedule_hour:02d}:00 {settings.schedule_timezone}: "
+            "daily_refresh of the business day that just ended."
+        ),
     )
+    def nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        day = context.scheduled_execution_time.astimezone(timezone).date()
+        if day < settings.start or (last_day is not None and day > last_day):
+            return dg.SkipReason(
+                f"{day} is outside the configured range {settings.start}..{last_day}: "
+                "set ALPHADAG_END=today for a nightly loop"
+            )
+        key = day.strftime(PARTITION_FORMAT)
+        # the run key makes a second evaluation of the same tick launch nothing
+        return dg.RunRequest(run_key=key, partition_key=key)
+
+    return nightly
 
 
 def partition_range_tags(keys: list[str]) -> dict[str, str]:

@@ -16,6 +16,10 @@ def business_day_partitions(start: date, end: date | None) -> dg.TimeWindowParti
 
     Market holidays stay in: the market-data layer writes an empty partition for a
     closed day, so a backfill never waits on a partition that can have no data.
+
+    The current day's partition exists from its midnight (UTC) on (`end_offset=1`),
+    not only once its window has closed: the nightly schedule runs at the market's close
+    (18:00 in New York is 22:00 or 23:00 UTC), before the UTC day ends.
     """
     return dg.TimeWindowPartitionsDefinition(
         cron_schedule="0 0 * * 1-5",
@@ -24,6 +28,7 @@ def business_day_partitions(start: date, end: date | None) -> dg.TimeWindowParti
         # the window of `end` closes at the next weekday's midnight
         end=datetime.combine(_next_weekday(end), time()) if end else None,
         timezone="UTC",
+        end_offset=1,
     )
 
 

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from feature_repo.files import features_dataset
 from ingest.sources import SourceSpec, parse_source
 
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -60,6 +62,13 @@ class Settings:
     alert_webhook: str | None = field(default=None, repr=False)
     # ALPHADAG_UI_URL: the Dagster UI's address, for links in alerts (`alphadag ui` sets it)
     ui_url: str | None = None
+    # The nightly schedule: weekdays at this hour of this time zone it refreshes the
+    # business day of that date (ALPHADAG_SCHEDULE_HOUR, ALPHADAG_SCHEDULE_TIMEZONE); the
+    # default is after the close of the US equity market.
+    schedule_hour: int = 18
+    schedule_timezone: str = "America/New_York"
+    # ALPHADAG_SCHEDULE_RUNNING=1: the schedule starts running with the UI (else stopped)
+    schedule_running: bool = False
 
     # -- derived locations (DESIGN.md, "State: one root") -------------------------
     @property
@@ -71,8 +80,9 @@ class Settings:
         return self.lake_dir / "features"
 
     @property
-    def features_file(self) -> Path:
-        return self.features_dir / "fct_features.parquet"
+    def features_dataset(self) -> Path:
+        """fct_features exported for Feast, one Parquet file per month."""
+        return features_dataset(self.features_dir)
 
     @property
     def latest_features_path(self) -> Path:
@@ -193,6 +203,18 @@ class Settings:
             )
         if ui_url := env.get("ALPHADAG_UI_URL", "").strip():
             settings = replace(settings, ui_url=_parse_http_url("ALPHADAG_UI_URL", ui_url))
+        if hour := env.get("ALPHADAG_SCHEDULE_HOUR", "").strip():
+            if not hour.isdigit() or int(hour) > 23:
+                raise SettingsError(
+                    f"ALPHADAG_SCHEDULE_HOUR must be an hour from 0 to 23, got {hour!r}"
+                )
+            settings = replace(settings, schedule_hour=int(hour))
+        if timezone := env.get("ALPHADAG_SCHEDULE_TIMEZONE", "").strip():
+            settings = replace(settings, schedule_timezone=_parse_timezone(timezone))
+        if running := env.get("ALPHADAG_SCHEDULE_RUNNING", "").strip():
+            settings = replace(
+                settings, schedule_running=_parse_flag("ALPHADAG_SCHEDULE_RUNNING", running)
+            )
         if seed := env.get("ALPHADAG_SEED", "").strip():
             if not seed.isdigit():
                 raise SettingsError(f"ALPHADAG_SEED must be a non-negative integer, got {seed!r}")
@@ -257,6 +279,24 @@ def _parse_date(name: str, text: str) -> date:
         raise SettingsError(
             f"{name} must be an ISO date (YYYY-MM-DD) or 'today', got {text!r}"
         ) from None
+
+
+def _parse_timezone(text: str) -> str:
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"ALPHADAG_SCHEDULE_TIMEZONE must be an IANA time zone (e.g. America/New_York, "
+            f"Europe/London), got {text!r}"
+        ) from None
+    return text
+
+
+def _parse_flag(name: str, text: str) -> bool:
+    value = text.lower()
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise SettingsError(f"{name} must be 1/true/on or 0/false/off, got {text!r}")
+    return value in ("1", "true", "yes", "on")
 
 
 def _parse_url(name: str, text: str, schemes: tuple[str, ...] | None = None) -> str:

@@ -12,13 +12,16 @@ Values travel as parameters. Names and paths, which DuckDB cannot take as parame
 from __future__ import annotations
 
 import os
+import shutil
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow.parquet as pq
 
 WAREHOUSE_POOL = "warehouse"
 # Stores that overlapping runs must not write at once either: Feast's file registry and
@@ -55,7 +58,7 @@ class Warehouse:
                 time.sleep(_LOCK_WAIT_SECONDS)
         raise AssertionError("unreachable")
 
-    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+    def query(self, sql: str, params: list[Any] | Mapping[str, Any] | None = None) -> pd.DataFrame:
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path} does not exist yet: run the dbt assets first")
         with self._connect(read_only=True) as con:
@@ -86,6 +89,31 @@ class Warehouse:
             con.execute("commit")
             con.unregister("incoming")
         return len(frame)
+
+    def export_parquet_parts(self, sql: str, part_column: str, destination: Path) -> dict[str, int]:
+        """Write a query's result as one Parquet file per value of `part_column`
+        (`destination/<value>.parquet`, without that column), in one scan, and return the
+        rows of each. Each file replaces its predecessor atomically (rename); files of
+        values the result lacks are left alone."""
+        destination.mkdir(parents=True, exist_ok=True)
+        staging = destination / f".export-{uuid.uuid4().hex}.tmp"
+        try:
+            with self._connect(read_only=True) as con:
+                memory_limit = os.environ.get(MEMORY_LIMIT_ENV, "4GB")
+                con.execute(f"set memory_limit = {quote_literal(memory_limit)}")
+                con.execute(
+                    f"copy ({sql}) to {quote_literal(str(staging))} "
+                    f"(format parquet, partition_by ({quote_identifier(part_column)}))"
+                )
+            counts: dict[str, int] = {}
+            for folder in sorted(staging.glob(f"{part_column}=*")):
+                value = folder.name.partition("=")[2]
+                (written,) = folder.glob("*.parquet")  # one file per value
+                counts[value] = pq.ParquetFile(written).metadata.num_rows
+                os.replace(written, destination / f"{value}.parquet")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return counts
 
     def export_parquet(self, sql: str, destination: Path) -> int:
         """Write a query's result to Parquet atomically (temp file, then rename)."""

@@ -34,9 +34,10 @@ def test_open_ended_ranges_expect_each_nightly_run(tmp_path) -> None:
     assert fresh == set(FRESH_DAILY)
     for name in FRESH_DAILY:
         policy = nodes[name].freshness_policy
-        # the nightly tick is 00:00 UTC on weekdays: due two hours later, made after the tick
-        assert policy.deadline_cron == "0 2 * * 1-5"
-        assert policy.timezone == "UTC"
+        # the nightly tick is 18:00 New York time on weekdays: due two hours later, made
+        # after the tick
+        assert policy.deadline_cron == "0 20 * * 1-5"
+        assert policy.timezone == "America/New_York"
         assert policy.lower_bound_delta == NIGHTLY_MARGIN
 
 

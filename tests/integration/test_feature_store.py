@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from feature_repo.catalog import load_catalog
+from feature_repo.files import features_dataset, write_month_files
 
 PIT = "PIT"  # planted rows, one value per date
 PANEL = ["R1", "R2", "R3"]  # random values on every business day
@@ -31,8 +32,8 @@ def _value(day: date, column: int) -> float:
 
 
 def write_features_export(features_dir: Path, drop: tuple[str, ...] = ()) -> pd.DataFrame:
-    """fct_features.parquet as `feature_lake` writes it: symbol, date, the features,
-    event_timestamp (the date at midnight, in microseconds)."""
+    """fct_features as `feature_lake` writes it, a file per month: symbol, date, the
+    features, event_timestamp (the date at midnight, in microseconds)."""
     names = [s.name for s in load_catalog()]
     rng = np.random.default_rng(5)
     rows = [
@@ -46,8 +47,7 @@ def write_features_export(features_dir: Path, drop: tuple[str, ...] = ()) -> pd.
             rows.append({"symbol": symbol, "date": day, **dict(zip(names, values, strict=True))})
     frame = pd.DataFrame(rows).drop(columns=list(drop))
     frame["event_timestamp"] = pd.to_datetime(frame["date"]).astype("datetime64[us]")
-    features_dir.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(features_dir / "fct_features.parquet", index=False)
+    write_month_files(frame, features_dataset(features_dir))
     return frame
 
 
@@ -170,13 +170,14 @@ def test_a_missing_source_fails_with_a_clear_message(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     with pytest.raises(
         FeatureStoreError,
-        match=r"returns_features: source .*fct_features.parquet is missing; materialize `feature_lake`",
+        match=r"returns_features: source .*fct_features/\*.parquet is missing; materialize `feature_lake`",
     ):
         apply_repo(store, repo)
 
     write_features_export(features_dir)
     apply_repo(store, repo)
-    (features_dir / "fct_features.parquet").unlink()
+    for month in features_dataset(features_dir).glob("*.parquet"):
+        month.unlink()
     with pytest.raises(FeatureStoreError, match="is missing; materialize `feature_lake`"):
         historical_features(store, repo, _entities([(PIT, "2024-01-05")]))
 

@@ -131,7 +131,7 @@ def test_feast_serves_online_features(built_home) -> None:
     assert served["symbol"] == "SIM0001"
     # what is served is the newest offline row (a feature whose window is longer than
     # this one-year history, such as a 252-day regime, is null in both)
-    offline = pd.read_parquet(settings.features_file)
+    offline = pd.read_parquet(settings.features_dataset)
     newest = offline[offline["symbol"] == "SIM0001"].sort_values("date").iloc[-1]
     assert served["date"] == pd.Timestamp(newest["date"])
     names = repo.model_feature_names()

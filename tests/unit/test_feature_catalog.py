@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -112,7 +113,9 @@ def test_export_casts_every_declared_column_to_its_type() -> None:
     con.execute(
         f"create table fct_features as select 'A' as symbol, date '2024-01-02' as date, {columns}"
     )
-    exported = con.execute(f"describe {export_sql(specs)}").fetchall()
+    exported = con.execute(
+        f"describe {export_sql(specs, date(2024, 1, 1), date(2024, 1, 31))}"
+    ).fetchall()
     types = {name: kind for name, kind, *_ in exported}
     assert types["event_timestamp"] == "TIMESTAMP"
     assert all(types[s.name] == SQL_TYPES[s.dtype] for s in specs)

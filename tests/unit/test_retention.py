@@ -92,13 +92,18 @@ def test_compaction_returns_the_free_blocks_and_keeps_every_row(tmp_path: Path) 
     path = tmp_path / "warehouse.duckdb"
     _rebuilt_warehouse(path)
     with duckdb.connect(str(path), read_only=True) as con:
-        expected = con.execute("select count(*), sum(i), bit_xor(hash(i, x)) from features").fetchone()
+        expected = con.execute(
+            "select count(*), sum(i), bit_xor(hash(i, x)) from features"
+        ).fetchone()
     with dg.DagsterInstance.ephemeral() as instance:
         before, after = compact_warehouse(instance, path, min_free_bytes=1024 * 1024)
         assert after < before * 0.6
         assert compact_warehouse(instance, path, min_free_bytes=1024 * 1024) is None  # compact
     with duckdb.connect(str(path), read_only=True) as con:
-        assert con.execute("select count(*), sum(i), bit_xor(hash(i, x)) from features").fetchone() == expected
+        assert (
+            con.execute("select count(*), sum(i), bit_xor(hash(i, x)) from features").fetchone()
+            == expected
+        )
     assert list(tmp_path.iterdir()) == [path]
 
 

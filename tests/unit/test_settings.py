@@ -41,6 +41,9 @@ def test_variables_override_defaults(tmp_path) -> None:
         ({"ALPHADAG_START": "01/02/2022"}, "ISO date"),
         ({"ALPHADAG_UNIVERSE": "AAPL,MSFT"}, "number of symbols"),
         ({"ALPHADAG_UNIVERSE": "1"}, "at least 2"),
+        ({"ALPHADAG_SCHEDULE_HOUR": "24"}, "ALPHADAG_SCHEDULE_HOUR must be an hour"),
+        ({"ALPHADAG_SCHEDULE_TIMEZONE": "Mars/Olympus"}, "IANA time zone"),
+        ({"ALPHADAG_SCHEDULE_RUNNING": "maybe"}, "ALPHADAG_SCHEDULE_RUNNING"),
     ],
 )
 def test_bad_configuration_is_one_line(environ: dict[str, str], message: str) -> None:

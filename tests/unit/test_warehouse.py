@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import duckdb
 import pandas as pd
 
 from orchestration.warehouse import Warehouse
@@ -47,3 +50,26 @@ def test_hostile_names_and_paths_stay_names_and_paths(tmp_path) -> None:
     target = home / "it's.parquet"
     assert warehouse.export_parquet("select * from model_metrics", target) == 1
     assert pd.read_parquet(target)["v"].tolist() == ["keep"]
+
+
+def test_a_partitioned_export_replaces_one_file_per_value(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "create table t as select (date '2023-01-30' + i::int)::date as date, i as x "
+            "from range(5) r(i)"
+        )
+    warehouse = Warehouse(path)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    (parts / "2022-12.parquet").write_bytes(b"a month the query does not touch")
+    query = "select *, strftime(date, '%Y-%m') as month from t"
+    assert warehouse.export_parquet_parts(query, "month", parts) == {"2023-01": 2, "2023-02": 3}
+    assert warehouse.export_parquet_parts(query, "month", parts) == {"2023-01": 2, "2023-02": 3}
+    assert sorted(p.name for p in parts.iterdir()) == [
+        "2022-12.parquet",
+        "2023-01.parquet",
+        "2023-02.parquet",
+    ]
+    february = pd.read_parquet(parts / "2023-02.parquet")
+    assert list(february.columns) == ["date", "x"] and list(february["x"]) == [2, 3, 4]
