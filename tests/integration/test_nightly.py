@@ -65,7 +65,7 @@ def _tables(settings: Settings) -> dict[str, pd.DataFrame]:
 
 
 def _tick(defs: dg.Definitions, instance: dg.DagsterInstance, day: date) -> list[dg.RunRequest]:
-    schedule = defs.get_schedule_def(NIGHTLY_SCHEDULE_NAME)
+    schedule = defs.resolve_schedule_def(NIGHTLY_SCHEDULE_NAME)
     at = datetime.combine(day, time(18), tzinfo=NEW_YORK)
     with dg.build_schedule_context(
         instance=instance, scheduled_execution_time=at, repository_def=defs.get_repository_def()
