@@ -22,6 +22,7 @@ from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
 
 from .metadata import number
 from .models import TrainedModel, model_evaluation, walk_forward_predictions
+from .versions import source_version
 
 
 class BacktestConfig(dg.Config):
@@ -105,6 +106,7 @@ class BacktestConfig(dg.Config):
     group_name="backtests",
     kinds={"vectorbt", "duckdb"},
     pool=WAREHOUSE_POOL,
+    code_version=source_version("assets.backtest", "backtests"),
     description=(
         "The champion's walk-forward predictions traded as a top-k book (holding buffer, "
         "rebalanced at the label's horizon, filled at the next open with commission, "

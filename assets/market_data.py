@@ -27,6 +27,8 @@ from ingest.quality import (
 from ingest.sources import load_source, read_bars_file
 from orchestration.settings import Settings
 
+from .versions import source_version
+
 RAW_OHLCV = dg.AssetKey("raw_ohlcv")
 
 
@@ -62,6 +64,7 @@ def build_raw_ohlcv(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinit
         check_specs=_check_specs(),
         group_name="market_data",
         kinds={"parquet"},
+        code_version=source_version("assets.market_data", "ingest"),
         description=(
             "Daily OHLCV bars from the configured source (ALPHADAG_SOURCE) or an inbox "
             "file, one Parquet file per business day under lake/raw/ohlcv/date=YYYY-MM-DD/; "
@@ -173,6 +176,7 @@ def _metadata(
     report: IngestReport, days: list[date], settings: Settings, stored: pd.DataFrame
 ) -> dict[str, object]:
     return {
+        "source": settings.source,
         "rows_in": report.split.n_input,
         "rows_written": report.rows_written,
         "rows_kept_from_before": report.rows_kept,

@@ -87,7 +87,9 @@ def test_ui_binds_loopback_unless_told(options, host, tmp_path, monkeypatch) -> 
     assert args[args.index("-h") + 1] == host
 
 
-def test_summary_shows_the_backtest_its_stress_tests_and_the_zoo_of_the_trained_version(tmp_path) -> None:
+def test_summary_shows_the_backtest_its_stress_tests_and_the_zoo_of_the_trained_version(
+    tmp_path,
+) -> None:
     from datetime import date, datetime
 
     import pandas as pd

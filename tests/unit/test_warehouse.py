@@ -47,4 +47,3 @@ def test_hostile_names_and_paths_stay_names_and_paths(tmp_path) -> None:
     target = home / "it's.parquet"
     assert warehouse.export_parquet("select * from model_metrics", target) == 1
     assert pd.read_parquet(target)["v"].tolist() == ["keep"]
-
