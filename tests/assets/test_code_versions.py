@@ -81,9 +81,7 @@ def _macros_called(manifest: dict[str, Any], direct: list[str]) -> set[str]:
     return found
 
 
-def test_source_version_follows_the_files_not_the_checkouts_location(
-    tmp_path, monkeypatch
-) -> None:
+def test_source_version_follows_the_files_not_the_checkouts_location(tmp_path, monkeypatch) -> None:
     def checkout(root, body: str) -> str:
         (root / "pkg").mkdir(parents=True, exist_ok=True)
         (root / "pkg" / "__init__.py").write_text("")

@@ -47,7 +47,10 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> LineageHome:
         result = dg.materialize(
             [build_raw_ohlcv(partitions)],
             resources={"settings": settings},
-            tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: keys[0],
+                ASSET_PARTITION_RANGE_END_TAG: keys[-1],
+            },
             instance=instance,
         )
         assert result.success
@@ -86,7 +89,7 @@ def test_an_unknown_target_lists_what_is_known(home) -> None:
 
 
 def test_a_model_version_needs_the_mlflow_store(home) -> None:
-    with pytest.raises(LineageError, match="no MLflow store at .*mlflow.db"):
+    with pytest.raises(LineageError, match=r"no MLflow store at .*mlflow\.db"):
         lineage(home, "v3")
 
 
