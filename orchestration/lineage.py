@@ -163,7 +163,7 @@ def _asset_node(
     else:
         recorded = materialization["code_version"]
         if recorded is not None and recorded != node.code_version:
-            stale.append("code changed since")
+            stale.append("code changed")
         for parent in sorted(node.parent_keys, key=_name):
             read = record.event_log_entry.asset_materialization.tags.get(
                 INPUT_DATA_VERSION_PREFIX + _name(parent)
@@ -171,9 +171,9 @@ def _asset_node(
             latest = _latest(home, parent)
             now = _tags(latest).get(DATA_VERSION_TAG) if latest is not None else None
             if read is not None and now is not None and read != now and newest is None:
-                stale.append(f"{_name(parent)} changed since")
+                stale.append(f"{_name(parent)} changed")
     if newest is not None and record is not None and newest.storage_id != record.storage_id:
-        stale.append(f"newer materialization {_time(newest.event_log_entry.timestamp)}")
+        stale.append(f"rebuilt since, {_display_time(_time(newest.event_log_entry.timestamp))}")
     out: dict[str, Any] = {
         "asset": _name(key),
         "group": node.group_name,
@@ -585,7 +585,7 @@ def _node_label(node: dict[str, Any], bold: bool = False) -> str:
     name = escape(node["asset"])
     text = f"[bold]{name}[/bold]" if bold else f"[cyan]{name}[/cyan]"
     if "dbt" in node:
-        text += f" [dim]{node['dbt']['materialized']}[/dim]"
+        text += f" [dim]({node['dbt']['materialized']})[/dim]"
     if "partitions" in node:
         span = node["partitions"]
         text += f" {span['partitions']} partitions {span['first']}..{span['last']}"
@@ -593,17 +593,15 @@ def _node_label(node: dict[str, Any], bold: bool = False) -> str:
     if node["materialization"] is not None and node["materialization"]["code_version"] is None:
         text += " [dim](none recorded)[/dim]"
     if node["stale"]:
-        text += f" [yellow]stale: {escape('; '.join(node['stale']))}[/yellow]"
+        text += f" [yellow]\\[stale: {escape('; '.join(node['stale']))}][/yellow]"
     return text
 
 
-def _event_text(materialization: dict[str, Any] | None) -> str:
+def _event_text(materialization: dict[str, Any] | None, data: bool = True) -> str:
     if materialization is None:
         return "[yellow]no materialization[/yellow]"
-    return (
-        f"{_display_time(materialization['time'])} run {materialization['run_id'][:8]}"
-        f" data {_short(materialization['data_version'])}"
-    )
+    text = f"{_display_time(materialization['time'])} run {materialization['run_id'][:8]}"
+    return text + (f", data {_short(materialization['data_version'])}" if data else "")
 
 
 def _backtest_label(backtest: dict[str, Any]) -> str:
@@ -613,9 +611,12 @@ def _backtest_label(backtest: dict[str, Any]) -> str:
     text = f"[bold]backtest {escape(backtest['backtest_id'])}[/bold] {backtest['period']}"
     if headline is not None:
         text += f", {escape(headline['strategy'])} Sharpe {_fmt(headline['sharpe'], '.2f')}"
-    text += f", {len(backtest['strategies'])} strategies, data {_short(backtest['data_version'])}"
+    text += (
+        f", {len(backtest['strategies'])} strategies, read data {_short(backtest['data_version'])}"
+    )
     if backtest["materialization"] is not None:
-        text += f", {_event_text(backtest['materialization'])}"
+        # its Dagster data version is the backtest id itself
+        text += f", {_event_text(backtest['materialization'], data=False)}"
     if backtest["report"]:
         text += f"\nreport {escape(backtest['report'])}"
     return text
@@ -624,7 +625,7 @@ def _backtest_label(backtest: dict[str, Any]) -> str:
 def _model_label(version: dict[str, Any]) -> str:
     tags = version["tags"]
     aliases = ", ".join(version["aliases"]) or "no alias"
-    shown = ", ".join(f"{k} {escape(tags[k])}" for k in VERSION_TAGS if k in tags)
+    shown = ", ".join(f"{k} {_short(tags[k], 16)}" for k in VERSION_TAGS if k in tags)
     return (
         f"[bold]model version[/bold] {escape(version['name'])} v{version['version']}"
         f" ({aliases}), registered {_display_time(version['created_at'])}: {shown}"
@@ -647,7 +648,7 @@ def _training_label(training: dict[str, Any]) -> str:
     if training["materialization"] is None:
         text += " [yellow](no materialization of that version left in the run history)[/yellow]"
     else:
-        text += f", {_event_text(training['materialization'])}"
+        text += f", {_event_text(training['materialization'], data=False)}"
         if training["newest_materialization_matches"] is False:
             text += " [yellow]stale: the training set has changed since[/yellow]"
     return text
