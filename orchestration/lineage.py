@@ -47,6 +47,7 @@ VERSION_TAGS = ("candidate", "target", "test_start", "test_end", "code_version",
 # lineage).
 SCALAR_TYPES = (str, int, float, bool)
 
+HEX = re.compile(r"[0-9a-f]+")
 MODEL_VERSION = re.compile(r"^(?:(?P<name>[A-Za-z_][\w.-]*):)?v?(?P<version>\d+)$")
 
 
@@ -698,7 +699,10 @@ def _iso(value: Any) -> str | None:
 
 
 def _short(text: str | None, length: int = 12) -> str:
-    return "none" if not text else escape(text[:length])
+    """A hash cut to ``length`` hex digits; any other text whole."""
+    if not text:
+        return "none"
+    return escape(text[:length] if HEX.fullmatch(text) else text)
 
 
 def _float(value: Any) -> float | None:
