@@ -14,6 +14,17 @@ from cli_runs import ROOT, TINY, cli_env
 
 pytestmark = pytest.mark.slow
 
+MODEL_ASSETS = (
+    "model_zoo",
+    "champion_model",
+    "predictions",
+    "walk_forward_predictions",
+    "model_metrics",
+    "model_evaluation",
+    "signals",
+    "backtest",
+)
+
 
 def _lineage(home, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -98,6 +109,11 @@ def test_an_asset_shows_its_chain_both_ways(clean_run) -> None:
         node = doc["nodes"][name]
         assert node["materialization"]["run_id"], name
         assert node["materialization"]["code_version"] == node["code_version"], name
+    # every model asset names the MLflow run of the model it used
+    runs = {
+        name: doc["nodes"][name]["materialization"].get("mlflow_run_id") for name in MODEL_ASSETS
+    }
+    assert len(set(runs.values())) == 1 and None not in runs.values(), runs
     tree = _lineage(clean_run.home, "fct_features").stdout
     assert "upstream" in tree and "downstream" in tree and "raw_ohlcv" in tree
 
