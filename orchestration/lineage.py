@@ -116,9 +116,9 @@ def asset_lineage(home: LineageHome, key: dg.AssetKey) -> dict[str, Any]:
     materialization, and the edges between them."""
     upstream = _closure(key, lambda k: home.graph.get(k).parent_keys)
     downstream = _closure(key, lambda k: home.graph.get(k).child_keys)
-    nodes = {}
-    for node_key in {key, *upstream, *downstream}:
-        nodes[node_key.to_user_string()] = _asset_node(home, node_key, _latest(home, node_key))
+    nodes = {
+        _name(k): _asset_node(home, k, _latest(home, k)) for k in [key, *upstream, *downstream]
+    }
     return {
         "kind": "asset",
         "target": key.to_user_string(),
