@@ -93,10 +93,8 @@ def lineage(home: LineageHome, target: str) -> dict[str, Any]:
     Raises:
         LineageError: when ``target`` is none of them, with the closest known names.
     """
-    import dagster as dg
-
     target = target.strip()
-    key = dg.AssetKey.from_user_string(target)
+    key = _key(target)
     if home.graph.has(key):
         return asset_lineage(home, key)
     if target in _backtest_ids(home):
@@ -201,7 +199,6 @@ def _asset_node(
 def backtest_lineage(home: LineageHome, backtest_id: str) -> dict[str, Any]:
     """backtest -> model version -> MLflow run -> training set -> feature service -> dbt
     models -> raw partitions and the lake's files."""
-    import dagster as dg
 
     from orchestration.warehouse import Warehouse
 
@@ -209,7 +206,7 @@ def backtest_lineage(home: LineageHome, backtest_id: str) -> dict[str, Any]:
         "select * from backtest_metrics where backtest_id = ? order by strategy", [backtest_id]
     )
     first = rows.iloc[0]
-    record = _find(home, dg.AssetKey("backtest"), lambda m: m.get("backtest_id") == backtest_id)
+    record = _find(home, _key("backtest"), lambda m, _: m.get("backtest_id") == backtest_id)
     metadata = _metadata(record) if record is not None else {}
     headline = metadata.get("strategy")
     report = home.settings.reports_dir / f"backtest_{backtest_id}.html"
@@ -243,7 +240,6 @@ def model_lineage(
     """model version -> MLflow run -> training set -> feature service -> dbt models ->
     raw partitions. ``read_by`` is the materialization (a backtest's) that read the
     model: its upstream pointers are followed first."""
-    import dagster as dg
 
     from ml.tracking import describe_version, list_versions, open_store_read_only
 
@@ -262,27 +258,25 @@ def model_lineage(
     data_version = run_tags.get("data_version") or tags.get("data_version")
     service = run_tags.get("feature_service") or tags.get("feature_service")
 
+    def built_version(metadata: dict[str, Any], tags: dict[str, str]) -> bool:
+        return str(metadata.get("model_version")) == version
+
+    def of_data_version(metadata: dict[str, Any], tags: dict[str, str]) -> bool:
+        # MLflow records the whole SHA-256 of the file, Dagster its first 16 digits
+        return bool(data_version) and data_version.startswith(tags.get(DATA_VERSION_TAG, "-"))
+
+    # The materializations the reader (a backtest) read, else the newest ones that
+    # produced this version and its training data.
     trail = _provenance(home, read_by) if read_by is not None else {}
-    zoo = _find(home, dg.AssetKey("model_zoo"), lambda m: str(m.get("model_version")) == version)
-    if zoo is not None:
-        trail.update({k: v for k, v in _provenance(home, zoo).items() if k not in trail})
-    training = _find(
-        home,
-        dg.AssetKey("training_set"),
-        lambda m, t: bool(data_version) and data_version.startswith(t.get(DATA_VERSION_TAG, "-")),
-        with_tags=True,
-    ) or trail.get("training_set")
-    if training is not None:
-        trail.update({k: v for k, v in _provenance(home, training).items() if k not in trail})
+    zoo = _on_trail_or_found(home, trail, "model_zoo", built_version)
+    training = _on_trail_or_found(home, trail, "training_set", of_data_version)
     training_metadata = _metadata(training) if training is not None else {}
     feast = trail.get("feast_apply")
 
     dbt_models = sorted(
         (
             _asset_node(home, key, trail.get(_name(key)), _latest(home, key))
-            for key in _closure(
-                dg.AssetKey("training_set"), lambda k: home.graph.get(k).parent_keys
-            )
+            for key in _closure(_key("training_set"), lambda k: home.graph.get(k).parent_keys)
             if "dbt" in home.graph.get(key).kinds
         ),
         # a dbt build materializes a model after its parents: the marts first, the
@@ -349,11 +343,10 @@ def _backtests_of(home: LineageHome, model_name: str, version: str) -> list[str]
 def _raw_partitions(home: LineageHome, read_by: Any | None) -> dict[str, Any]:
     """The raw partitions materialized when ``read_by`` (the dbt model that reads the lake)
     ran, the ones materialized again since, and the lake's files."""
-    import dagster as dg
 
     from ingest.lake import raw_ohlcv_dir
 
-    key = dg.AssetKey(RAW_ASSET)
+    key = _key(RAW_ASSET)
     instance = home.instance
     cursor = read_by.storage_id if read_by is not None else None
     read = instance.get_materialized_partitions(key, before_cursor=cursor)
@@ -394,18 +387,31 @@ def _latest(home: LineageHome, key: dg.AssetKey) -> Any | None:
 
 
 def _find(
-    home: LineageHome,
-    key: dg.AssetKey,
-    wanted: Callable[..., bool],
-    *,
-    with_tags: bool = False,
+    home: LineageHome, key: dg.AssetKey, wanted: Callable[[dict[str, Any], dict[str, str]], bool]
 ) -> Any | None:
-    """The newest materialization of ``key`` whose metadata (and tags) ``wanted`` accepts."""
+    """The newest materialization of ``key`` whose metadata and tags ``wanted`` accepts."""
     for record in home.instance.fetch_materializations(key, limit=SEARCH_LIMIT).records:
-        args = (_metadata(record), _tags(record)) if with_tags else (_metadata(record),)
-        if wanted(*args):
+        if wanted(_metadata(record), _tags(record)):
             return record
     return None
+
+
+def _on_trail_or_found(
+    home: LineageHome,
+    trail: dict[str, Any],
+    name: str,
+    wanted: Callable[[dict[str, Any], dict[str, str]], bool],
+) -> Any | None:
+    """The materialization of ``name`` on ``trail`` if ``wanted`` accepts it, else the
+    newest one it accepts; what that one read joins ``trail`` where it has no entry."""
+    record = trail.get(name)
+    if record is None or not wanted(_metadata(record), _tags(record)):
+        record = _find(home, _key(name), wanted)
+    if record is not None:
+        trail.setdefault(name, record)
+        for upstream, event in _provenance(home, record).items():
+            trail.setdefault(upstream, event)
+    return record
 
 
 def _provenance(home: LineageHome, record: Any) -> dict[str, Any]:
@@ -424,9 +430,7 @@ def _provenance(home: LineageHome, record: Any) -> dict[str, Any]:
             if name in found:
                 continue
             records = home.instance.fetch_materializations(
-                dg.AssetRecordsFilter(
-                    asset_key=dg.AssetKey.from_user_string(name), storage_ids=[int(value)]
-                ),
+                dg.AssetRecordsFilter(asset_key=_key(name), storage_ids=[int(value)]),
                 limit=1,
             ).records
             if records:
@@ -436,9 +440,8 @@ def _provenance(home: LineageHome, record: Any) -> dict[str, Any]:
 
 
 def _newest_matches(home: LineageHome, name: str, record: Any | None) -> bool | None:
-    import dagster as dg
 
-    latest = _latest(home, dg.AssetKey(name))
+    latest = _latest(home, _key(name))
     if record is None or latest is None:
         return None
     return _tags(latest).get(DATA_VERSION_TAG) == _tags(record).get(DATA_VERSION_TAG)
@@ -680,6 +683,12 @@ def _raw_label(raw: dict[str, Any]) -> str:
 
 
 # --- small formatting helpers -----------------------------------------------------------
+
+
+def _key(name: str) -> dg.AssetKey:
+    import dagster as dg
+
+    return dg.AssetKey.from_user_string(name)
 
 
 def _name(key: dg.AssetKey) -> str:
