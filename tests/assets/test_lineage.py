@@ -1,7 +1,7 @@
 """`alphadag lineage` on a home with real raw partitions in its Dagster instance.
 
 The whole chain of a backtest (MLflow, Feast, dbt) needs a built home: see
-tests/integration/test_lineage.py.
+tests/integration/test_lineage_cli.py.
 """
 
 from __future__ import annotations
