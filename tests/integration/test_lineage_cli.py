@@ -88,7 +88,7 @@ def test_a_backtest_walks_back_to_the_raw_partitions(clean_run) -> None:
         f"MLflow run {run['run_id']}",
         f"training set data version {training['data_version'][:16]}",
         f"feature service {service['name']}",
-        "fct_features incremental",
+        "fct_features (incremental)",
         f"raw partitions raw_ohlcv: {len(days)} business days {days[0]:%Y-%m-%d}..{days[-1]:%Y-%m-%d}",
         f"lake files: {len(days)}",
     ):
