@@ -69,18 +69,21 @@ def open_home(settings: Settings) -> LineageHome:
     """The Dagster instance of ``settings.home`` and the asset graph of the definitions.
 
     Raises:
-        LineageError: when the home has no Dagster instance yet.
+        LineageError: when the home has no Dagster instance or no dbt manifest yet.
     """
-    import dagster as dg
-
-    from assets.models import MODEL_NAME
-    from orchestration.definitions import build_definitions
-
     config = settings.dagster_home / "dagster.yaml"
     if not config.exists() and not settings.dagster_storage_url:
         raise LineageError(
             f"no Dagster instance in {settings.dagster_home}: `alphadag run` builds one"
         )
+    import dagster as dg
+
+    from assets.models import MODEL_NAME
+
+    try:
+        from orchestration.definitions import build_definitions
+    except FileNotFoundError as exc:  # the dbt manifest (assets.transform says which)
+        raise LineageError(str(exc)) from None
     instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
     graph = build_definitions(settings).resolve_asset_graph()
     return LineageHome(settings, instance, graph, MODEL_NAME)
