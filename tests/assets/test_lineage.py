@@ -110,6 +110,6 @@ def _text(tree) -> str:
 
 def test_a_home_that_was_never_built_is_one_line_and_left_alone(tmp_path) -> None:
     home = tmp_path / "never_built"
-    with pytest.raises(LineageError, match="no Dagster instance in .*`alphadag run` builds one"):
+    with pytest.raises(LineageError, match=r"no Dagster instance in .*`alphadag run` builds one"):
         open_home(Settings.from_env({"ALPHADAG_HOME": str(home)}))
     assert not home.exists()
