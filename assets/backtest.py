@@ -28,6 +28,7 @@ from .models import (
     signals,
     walk_forward_predictions,
 )
+from .versions import source_version
 
 
 class BacktestConfig(dg.Config):
@@ -111,6 +112,7 @@ class BacktestConfig(dg.Config):
     group_name="backtests",
     kinds={"vectorbt", "duckdb"},
     pool=WAREHOUSE_POOL,
+    code_version=source_version("assets.backtest", "backtests"),
     description=(
         "The champion's walk-forward predictions, extended by its live scores of the days "
         "since (stored by `signals`), traded as a top-k book (holding buffer, "

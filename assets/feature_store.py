@@ -14,12 +14,18 @@ from orchestration.partitions import raw_days_since
 from orchestration.settings import Settings
 from orchestration.warehouse import FEATURE_STORE_POOL, WAREHOUSE_POOL, Warehouse
 
+from .versions import source_version
+
+# The feature store assets run this module and feature_repo/.
+FEATURE_STORE_CODE = source_version("assets.feature_store", "feature_repo")
+
 
 @dg.asset(
     deps=["fct_features"],
     group_name="feature_store",
     kinds={"parquet"},
     pool=WAREHOUSE_POOL,
+    code_version=FEATURE_STORE_CODE,
     description=(
         "fct_features exported to lake/features/fct_features/YYYY-MM.parquet, one file per "
         "month, Feast's offline source. A run rewrites only the months of the raw days "
@@ -109,6 +115,7 @@ def feast_apply(
     group_name="feature_store",
     kinds={"feast", "parquet"},
     pool=WAREHOUSE_POOL,
+    code_version=FEATURE_STORE_CODE,
     description=(
         "Point-in-time join of fct_labels with the feature service: each (symbol, date) "
         "gets the newest features at or before that date. Built in date batches appended "
@@ -158,6 +165,7 @@ def training_set(
     pool=FEATURE_STORE_POOL,
     group_name="feature_store",
     kinds={"feast", "sqlite"},
+    code_version=FEATURE_STORE_CODE,
     description=(
         "Feast's SQLite online store loaded with the features of the raw days materialized "
         "since it last ran (at most the last TTL days up to the newest date; all of those "
@@ -187,6 +195,7 @@ def online_features(
     pool=FEATURE_STORE_POOL,
     group_name="feature_store",
     kinds={"feast", "parquet"},
+    code_version=FEATURE_STORE_CODE,
     description=(
         "The online features of every symbol, read through the feature service as a live "
         "model reads them: the input of the next day's predictions."

@@ -7,6 +7,7 @@ the rows the asset just loaded and split, and a blocking check that fails stops 
 downstream asset of the run, so nothing bad reaches the features.
 """
 
+import hashlib
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from ingest.quality import (
 )
 from ingest.sources import load_source, read_bars_file
 from orchestration.settings import Settings
+
+from .versions import source_version
 
 RAW_OHLCV = dg.AssetKey("raw_ohlcv")
 
@@ -62,6 +65,7 @@ def build_raw_ohlcv(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinit
         check_specs=_check_specs(),
         group_name="market_data",
         kinds={"parquet"},
+        code_version=source_version("assets.market_data", "ingest"),
         description=(
             "Daily OHLCV bars from the configured source (ALPHADAG_SOURCE) or an inbox "
             "file, one Parquet file per business day under lake/raw/ohlcv/date=YYYY-MM-DD/; "
@@ -160,9 +164,21 @@ def build_raw_ohlcv(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinit
         metadata["files_rejected"] = len(rejected)
         if len(rejected):
             metadata["rejected_files"] = dg.MetadataValue.md(rejected.to_markdown(index=False))
-        yield dg.MaterializeResult(metadata=metadata)
+        # Raw bars have no upstream asset to derive a data version from: theirs is the
+        # content of the run's days, so a re-ingest that changes nothing leaves the
+        # features up to date in the UI, and one that changes bars marks them stale.
+        yield dg.MaterializeResult(
+            metadata=metadata, data_version=dg.DataVersion(_content_version(stored))
+        )
 
     return raw_ohlcv
+
+
+def _content_version(bars: pd.DataFrame) -> str:
+    """A hash of the rows, whatever their order."""
+    rows = bars.sort_values(["symbol", "date"]).reset_index(drop=True)
+    hashed = pd.util.hash_pandas_object(rows, index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
 
 
 def _quarantined_for(check: str, report: IngestReport) -> int:
@@ -173,6 +189,7 @@ def _metadata(
     report: IngestReport, days: list[date], settings: Settings, stored: pd.DataFrame
 ) -> dict[str, object]:
     return {
+        "source": settings.source,
         "rows_in": report.split.n_input,
         "rows_written": report.rows_written,
         "rows_kept_from_before": report.rows_kept,

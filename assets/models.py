@@ -25,10 +25,13 @@ from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
 
 from .feature_store import training_set
 from .metadata import number
+from .versions import source_version
 
 MODEL_NAME = "alphadag_ranker"
 # Bump when the training procedure changes, so a retrain registers a new version.
 TRAINING_CODE_VERSION = "3"
+# The assets that score with the champion run this module and the ml package.
+SCORING_CODE = source_version("assets.models", "ml")
 
 
 class ModelConfig(dg.Config):
@@ -176,6 +179,8 @@ def _with_oracle(
     group_name="models",
     kinds={"lightgbm", "xgboost", "optuna", "mlflow"},
     pool=WAREHOUSE_POOL,
+    # the version a retrain registers a new model for (see model_zoo's fingerprint)
+    code_version=TRAINING_CODE_VERSION,
     description=(
         "Every candidate (best single feature, ridge on ranks, LightGBM and XGBoost tuned "
         "by Optuna on purged walk-forward folds, their rank-average ensemble) scored on "
@@ -307,6 +312,7 @@ def model_zoo(
 @dg.asset(
     group_name="models",
     kinds={"mlflow"},
+    code_version=SCORING_CODE,
     description=(
         "The promotion gate: the new version becomes `champion` only if its rank IC beats "
         "the current champion's on the same test rows by the configured margin. Outputs "
@@ -374,6 +380,8 @@ def champion_model(
             "mlflow_run_id": current.run_id,
             **{k: v for k, v in decision_tags.items() if k.startswith("gate_")},
         },
+        # the same champion as before leaves what scores with it up to date
+        data_version=dg.DataVersion(f"{current.name}:{current.version}"),
     )
 
 
@@ -382,6 +390,7 @@ def champion_model(
     group_name="models",
     kinds={"duckdb"},
     pool=WAREHOUSE_POOL,
+    code_version=SCORING_CODE,
     description=(
         "Out-of-sample predictions of the champion for every (symbol, date) from the start "
         "of its test period, in the `predictions` table."
@@ -414,6 +423,7 @@ def predictions(
         metadata={
             "rows": rows,
             "model_version": champion_model.version,
+            "mlflow_run_id": champion_model.run_id,
             "first_date": str(out["date"].min()),
             "last_date": str(out["date"].max()),
         }
@@ -468,6 +478,7 @@ def _stored_walk_forward(
     group_name="models",
     kinds={"lightgbm", "xgboost", "duckdb"},
     pool=WAREHOUSE_POOL,
+    code_version=SCORING_CODE,
     description=(
         "Walk-forward out-of-sample predictions: the champion's candidate and "
         "hyperparameters refitted every `step` dates on an expanding, purged window, and "
@@ -552,6 +563,7 @@ def walk_forward_predictions(
     return dg.MaterializeResult(
         metadata={
             "model_version": champion_model.version,
+            "mlflow_run_id": champion_model.run_id,
             "candidate": champion_model.candidate,
             "fingerprint": fingerprint,
             "rows": rows,
@@ -600,6 +612,7 @@ def champion_scores(warehouse: Warehouse, champion: TrainedModel) -> pd.DataFram
     group_name="models",
     kinds={"duckdb"},
     pool=WAREHOUSE_POOL,
+    code_version=SCORING_CODE,
     description=(
         "Out-of-sample skill of the model (IC, rank IC, ICIR, hit rate) in `model_metrics`, "
         "over every labelled day of `predictions` (the nightly live scores included)."
@@ -654,7 +667,7 @@ def model_metrics(
             k: number(k, float(summary[k]))
             for k in ("ic", "rank_ic", "icir", "hit_rate", "oracle_ic")
         }
-        | {"model_version": champion_model.version}
+        | {"model_version": champion_model.version, "mlflow_run_id": champion_model.run_id}
     )
 
 
@@ -671,6 +684,7 @@ class SignalsConfig(dg.Config):
     group_name="models",
     kinds={"duckdb"},
     pool=WAREHOUSE_POOL,
+    code_version=SCORING_CODE,
     description=(
         "Tomorrow's target weights: the champion scores the online features of every "
         "symbol (latest_features), and the backtest's construction (top k, holding buffer, "
@@ -749,6 +763,7 @@ def signals(
             "for_date": str(for_date),
             "features_as_of": str(as_of.date()),
             "model_version": champion_model.version,
+            "mlflow_run_id": champion_model.run_id,
             "symbols_scored": len(out),
             "holdings": dg.MetadataValue.md(held.round(4).to_markdown(index=False)),
         }
@@ -776,6 +791,7 @@ def _table(frame: pd.DataFrame) -> dg.TableMetadataValue:
     group_name="models",
     kinds={"lightgbm", "xgboost"},
     pool=WAREHOUSE_POOL,
+    code_version=SCORING_CODE,
     description=(
         "The champion's test-period evaluation: daily rank IC with its Newey-West t, mean "
         "forward return by prediction decile, gain and SHAP importance (top 20), as "
@@ -818,6 +834,7 @@ def model_evaluation(
     return dg.MaterializeResult(
         metadata={
             "model_version": champion_model.version,
+            "mlflow_run_id": champion_model.run_id,
             "mean_rank_ic": _finite_or_none(series["rank_ic"].mean()),
             "hac_t": _finite_or_none(hac_t),
             "n_dates": len(series),

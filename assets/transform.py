@@ -1,5 +1,7 @@
 """The dbt project as assets: each model is its own node, dbt tests become asset checks."""
 
+import hashlib
+import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -47,8 +49,47 @@ class AlphadagDbtCli(DbtCliResource):
 
 
 class AlphadagDbtTranslator(DagsterDbtTranslator):
-    def get_group_name(self, dbt_resource_props: dict[str, Any]) -> str | None:
+    """The dbt models in the `features` group, with code versions that cover their macros.
+
+    dagster-dbt's code version hashes a model's own SQL; most models here do their work
+    through the project's macros (the partition window, the TA-Lib averages, the
+    cross-sectional ranks), so the version also hashes every project macro the model
+    calls, directly or through another macro. Editing either marks the model stale.
+    """
+
+    def __init__(self, manifest: Mapping[str, Any]) -> None:
+        super().__init__()
+        project = manifest["metadata"]["project_name"]
+        self._macros = {
+            unique_id: macro
+            for unique_id, macro in manifest.get("macros", {}).items()
+            if macro.get("package_name") == project
+        }
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return "features"
+
+    def get_code_version(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        own = super().get_code_version(dbt_resource_props)
+        macros = self._macros_called(dbt_resource_props.get("depends_on", {}).get("macros", []))
+        if own is None or not macros:
+            return own
+        digest = hashlib.sha1(own.encode())
+        for unique_id in sorted(macros):
+            digest.update(unique_id.encode())
+            digest.update(self._macros[unique_id]["macro_sql"].encode())
+        return digest.hexdigest()
+
+    def _macros_called(self, direct: list[str]) -> set[str]:
+        found: set[str] = set()
+        pending = [m for m in direct if m in self._macros]
+        while pending:
+            unique_id = pending.pop()
+            if unique_id not in found:
+                found.add(unique_id)
+                called = self._macros[unique_id].get("depends_on", {}).get("macros", [])
+                pending.extend(m for m in called if m in self._macros)
+        return found
 
 
 def build_dbt_models(raw_partitions: dg.TimeWindowPartitionsDefinition) -> dg.AssetsDefinition:
@@ -62,10 +103,12 @@ def build_dbt_models(raw_partitions: dg.TimeWindowPartitionsDefinition) -> dg.As
     on the first build) the models rebuild everything.
     """
 
+    manifest = json.loads(DBT_PROJECT.manifest_path.read_text())
+
     @dbt_assets(
-        manifest=DBT_PROJECT.manifest_path,
+        manifest=manifest,
         project=DBT_PROJECT,
-        dagster_dbt_translator=AlphadagDbtTranslator(),
+        dagster_dbt_translator=AlphadagDbtTranslator(manifest),
         pool=WAREHOUSE_POOL,
     )
     def dbt_models(

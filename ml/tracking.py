@@ -47,14 +47,17 @@ __all__ = [
     "FINGERPRINT_TAG",
     "RegisteredModel",
     "configure_mlflow",
+    "describe_version",
     "find_model_version",
     "finish_registration",
     "flatten_params",
     "get_alias_version",
+    "list_versions",
     "load_model",
     "log_and_register",
     "model_uri",
     "model_version_info",
+    "open_store_read_only",
     "record_on_version",
     "run_params",
     "set_alias",
@@ -425,3 +428,72 @@ def load_model(model_name: str, alias_or_version: str) -> Any:
     with _quiet_mlflow():
         loaded = mlflow.pyfunc.load_model(model_uri(model_name, alias_or_version))
     return loaded.unwrap_python_model().inner
+
+
+def open_store_read_only(tracking_uri: str) -> None:
+    """Point MLflow at an existing store to read it: unlike ``configure_mlflow`` this
+    creates nothing (no database file, experiment or artifact folder).
+
+    Raises:
+        FileNotFoundError: when ``tracking_uri`` is a SQLite file that does not exist.
+    """
+    import mlflow
+
+    if tracking_uri.startswith("sqlite:///"):
+        path = Path(tracking_uri.removeprefix("sqlite:///"))
+        if not path.exists():
+            raise FileNotFoundError(f"no MLflow store at {path}")
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+
+
+def list_versions(model_name: str) -> list[str]:
+    """Every version of ``model_name``, oldest first (empty when it is not registered)."""
+    with _quiet_mlflow():
+        return sorted((str(v.version) for v in _versions(_client(), model_name)), key=int)
+
+
+def describe_version(model_name: str, version: str) -> dict[str, Any]:
+    """A registered version and the run that logged it, as plain data: the version's
+    aliases, tags and creation time, and the run's status, start, tags and metrics
+    (MLflow's own ``mlflow.*`` tags left out).
+
+    Raises:
+        LookupError: when the model or the version does not exist.
+    """
+    import mlflow
+
+    with _quiet_mlflow():
+        client = _client()
+        try:
+            found = client.get_model_version(model_name, str(version))
+        except mlflow.exceptions.MlflowException as exc:
+            raise LookupError(f"no registered version {model_name} v{version}") from exc
+        run = client.get_run(found.run_id) if found.run_id else None
+    described: dict[str, Any] = {
+        "name": model_name,
+        "version": str(found.version),
+        "aliases": sorted(found.aliases or []),
+        "created_at": _utc(found.creation_timestamp),
+        "tags": dict(found.tags),
+        "run": None,
+    }
+    if run is not None:
+        described["run"] = {
+            "run_id": run.info.run_id,
+            "run_name": run.info.run_name,
+            "status": run.info.status,
+            "started_at": _utc(run.info.start_time),
+            "experiment_id": run.info.experiment_id,
+            "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
+            "metrics": dict(run.data.metrics),
+        }
+    return described
+
+
+def _utc(milliseconds: int | None) -> str | None:
+    """An MLflow timestamp (ms since the epoch) as ISO 8601 in UTC."""
+    if milliseconds is None:
+        return None
+    stamp = pd.Timestamp(milliseconds, unit="ms", tz="UTC")
+    return stamp.isoformat(timespec="seconds")

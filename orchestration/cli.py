@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestration.event_log import EVENT_BATCH_SIZE
-from orchestration.quiet import quiet_dagster_dev_env, quiet_libraries
+from orchestration.quiet import ignore_known_warnings, quiet_dagster_dev_env, quiet_libraries
 from orchestration.settings import Settings, SettingsError, home_from_env
 
 if TYPE_CHECKING:
@@ -525,6 +525,38 @@ def report(
         f"report: {path}"
         + ("" if path.exists() else " (missing: materialize `backtest` to write it)")
     )
+
+
+@app.command()
+def lineage(
+    target: str = typer.Argument(
+        ...,
+        help="An asset key (fct_features), a model version (alphadag_ranker:3 or v3) or a "
+        "backtest id (the backtest_id column of backtest_metrics).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the lineage as JSON for tools."),
+) -> None:
+    """Trace where a backtest, a model version or an asset came from, down to the raw
+    partitions, with each step's materialization, data version and code version."""
+    import json
+
+    from orchestration.lineage import LineageError, open_home, render
+    from orchestration.lineage import lineage as trace
+
+    # Reads the home only: no run starts and nothing is written (not even dagster.yaml).
+    with _settings_errors_in_one_line():
+        settings = Settings.from_env()
+    ignore_known_warnings()
+    try:
+        doc = trace(open_home(settings), target)
+    except LineageError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(doc, indent=2, default=str))
+    else:
+        # wrapped within the tree's guides rather than cut at the terminal's edge
+        Console().print(render(doc))
 
 
 @app.command()

@@ -15,11 +15,16 @@ from pathlib import Path
 from typing import TextIO
 
 
-def quiet_libraries() -> None:
-    """Silence the known, harmless notices of the libraries a run uses."""
-    # beta flags, and a deprecated optional sqlglot extension that nothing here needs
+def ignore_known_warnings() -> None:
+    """Ignore the warnings that loading the definitions always gives: beta flags, and a
+    deprecated optional sqlglot extension that nothing here needs."""
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     warnings.filterwarnings("ignore", message=r".*sqlglot\[rs\].*")
+
+
+def quiet_libraries() -> None:
+    """Silence the known, harmless notices of the libraries a run uses."""
+    ignore_known_warnings()
     # dagster-dbt's notices ("A dbt subsetted execution is not being performed",
     # "Copying partial_parse.msgpack", "Running dbt command") go through Dagster's
     # library logger; the assets' own messages go through context.log and stay.

@@ -101,6 +101,30 @@ def test_bad_rows_are_quarantined_and_good_rows_proceed(tmp_path) -> None:
     pd.testing.assert_frame_equal(read_bars(settings.lake_dir), stored)
 
 
+def test_the_data_version_of_raw_bars_is_their_content(tmp_path) -> None:
+    _write_csvs(tmp_path / "in")
+    settings = _settings(tmp_path / "home", ALPHADAG_SOURCE=f"csv:{tmp_path / 'in'}")
+
+    def data_versions() -> set[str]:
+        result = _materialize(settings)
+        assert result.success
+        return {
+            m.tags["dagster/data_version"]
+            for m in result.asset_materializations_for_node("raw_ohlcv")
+        }
+
+    first = data_versions()
+    assert len(first) == 1  # one run, one version for its days
+    assert data_versions() == first  # the same bars again: downstream stays up to date
+    # a bad delivery is quarantined and the stored bar kept: nothing changed
+    _write_csvs(tmp_path / "in", bad_high_on="2024-01-10")
+    assert data_versions() == first
+    corrected = pd.read_csv(tmp_path / "in" / "AAA.csv")
+    corrected.loc[corrected["Date"] == "2024-01-10", "Volume"] = 2000
+    corrected.to_csv(tmp_path / "in" / "AAA.csv", index=False)
+    assert data_versions() != first  # a bar changed: what was built from it is stale
+
+
 def test_an_unreadable_file_is_rejected_and_the_others_ingested(tmp_path) -> None:
     _write_csvs(tmp_path / "in")
     (tmp_path / "in" / "CCC.csv").write_text(
