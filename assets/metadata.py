@@ -12,21 +12,10 @@ import math
 
 import dagster as dg
 
+from backtests.metrics import PERCENT_METRICS
+
 # Keys whose values are fractions of a whole, shown as percentages.
-PERCENT_KEYS = frozenset(
-    {
-        "total_return",
-        "cagr",
-        "volatility",
-        "max_drawdown",
-        "win_rate",
-        "var_95",
-        "cvar_95",
-        "hit_rate",
-        "exposure",
-        "alpha",
-    }
-)
+PERCENT_KEYS = PERCENT_METRICS | {"hit_rate"}
 RATIO_DECIMALS = 4
 
 

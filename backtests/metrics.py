@@ -35,6 +35,7 @@ from ml.metrics import hac_t_stat
 
 __all__ = [
     "METRIC_NAMES",
+    "PERCENT_METRICS",
     "TRADING_DAYS",
     "deflated_sharpe_ratio",
     "drawdown_series",
@@ -77,6 +78,21 @@ METRIC_NAMES: tuple[str, ...] = (
     "excess_return_t",
 )
 """Keys of :func:`performance_summary`, in the column order of ``backtest_metrics``."""
+
+PERCENT_METRICS = frozenset(
+    {
+        "total_return",
+        "cagr",
+        "volatility",
+        "max_drawdown",
+        "win_rate",
+        "var_95",
+        "cvar_95",
+        "exposure",
+        "alpha",
+    }
+)
+"""The metrics that are fractions of a whole: shown as percentages."""
 
 _EULER_GAMMA = 0.5772156649015329
 # Below this a standard deviation is treated as zero: a constant series computed in

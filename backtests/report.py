@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from backtests.metrics import drawdown_series, monthly_returns, rolling_sharpe
+from backtests.metrics import PERCENT_METRICS, drawdown_series, monthly_returns, rolling_sharpe
 from backtests.study import BENCHMARK, StudyResult
 
 __all__ = ["equity_curve_png", "grid_heatmap_png", "write_report"]
@@ -32,19 +32,6 @@ __all__ = ["equity_curve_png", "grid_heatmap_png", "write_report"]
 ROLLING_WINDOW = 63
 """Trading days in the rolling Sharpe window (one quarter)."""
 
-_PERCENT_METRICS = frozenset(
-    {
-        "total_return",
-        "cagr",
-        "volatility",
-        "max_drawdown",
-        "win_rate",
-        "var_95",
-        "cvar_95",
-        "alpha",
-        "exposure",
-    }
-)
 _TABLE_COLUMNS = (
     "sharpe",
     "cagr",
@@ -380,7 +367,7 @@ def _format_metric(name: str, value: float) -> str:
         return "&infin;" if number > 0 else "-&infin;"
     if name in ("n_trials", "days", "max_drawdown_duration"):
         return f"{number:,.0f}"
-    if name in _PERCENT_METRICS:
+    if name in PERCENT_METRICS:
         return f"{number:.2%}"
     if name == "turnover":
         return f"{number:.2f}x"

@@ -48,6 +48,7 @@ VOL_WINDOW = 20
 # vectorbt runs at most this many cells (dates x configurations x symbols) per call;
 # larger grids are cut into chunks of configurations to bound memory.
 MAX_CELLS = 20_000_000
+_SLIPPAGE_TERMS = ("slippage_bps", "slippage_vol_mult", "impact_coef")
 
 
 @dataclass(frozen=True)
@@ -80,23 +81,14 @@ class CostModel:
 
     def scaled(self, factor: float) -> CostModel:
         """Every trading cost (not the borrow fee) multiplied by ``factor``."""
-        return replace(
-            self,
-            commission_bps=self.commission_bps * factor,
-            commission_per_share=self.commission_per_share * factor,
-            slippage_bps=self.slippage_bps * factor,
-            slippage_vol_mult=self.slippage_vol_mult * factor,
-            impact_coef=self.impact_coef * factor,
-        )
+        return self._times(("commission_bps", "commission_per_share", *_SLIPPAGE_TERMS), factor)
 
     def with_slippage_scaled(self, factor: float) -> CostModel:
         """Every slippage term multiplied by ``factor`` (the slippage stress tests)."""
-        return replace(
-            self,
-            slippage_bps=self.slippage_bps * factor,
-            slippage_vol_mult=self.slippage_vol_mult * factor,
-            impact_coef=self.impact_coef * factor,
-        )
+        return self._times(_SLIPPAGE_TERMS, factor)
+
+    def _times(self, names: tuple[str, ...], factor: float) -> CostModel:
+        return replace(self, **{name: getattr(self, name) * factor for name in names})
 
 
 @dataclass(frozen=True)
