@@ -131,13 +131,18 @@ def test_kills_at_random_moments_never_wedge_the_home(tmp_path: Path, clean_run)
     rng = random.Random(SEED)
     kills, completions, previous_step = 0, 0, None
     killed_in: list[str] = []
+    # Kill moments are drawn over the length of a run in this home: the clean run's at
+    # first, then the last completed attempt's (a rerun reuses the model and is shorter;
+    # a moment past its end would only complete it).
+    span = full_run
     while kills < N_KILLS:
-        kill_at = rng.uniform(1.0, full_run)
+        kill_at = rng.uniform(1.0, span)
         log = tmp_path / f"attempt_{kills + completions:02d}.log"
         attempt = _attempt(home, log, kill_at=kill_at, after_step=previous_step, timeout=timeout)
         if attempt.completed:
             assert attempt.returncode == 0, f"attempt failed after a kill:\n{tail(log)}"
             completions += 1
+            span = attempt.elapsed
             previous_step = None  # a new sweep through the stages
             continue
         kills += 1
