@@ -11,14 +11,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 from rich.console import Console
 
 from assets.market_data import build_raw_ohlcv
 from orchestration.cli import instance_config
+from orchestration.jobs import partition_range_tags
 from orchestration.lineage import LineageError, LineageHome, lineage, open_home, render
 from orchestration.partitions import business_day_partitions
 from orchestration.settings import Settings
@@ -47,10 +44,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> LineageHome:
         result = dg.materialize(
             [build_raw_ohlcv(partitions)],
             resources={"settings": settings},
-            tags={
-                ASSET_PARTITION_RANGE_START_TAG: keys[0],
-                ASSET_PARTITION_RANGE_END_TAG: keys[-1],
-            },
+            tags=partition_range_tags(keys),
             instance=instance,
         )
         assert result.success

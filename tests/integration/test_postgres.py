@@ -16,10 +16,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 from postgres_server import SUPERUSER, PostgresServer, running_postgres
 from typer.testing import CliRunner
 
@@ -30,6 +26,7 @@ from ml.tracking import configure_mlflow, get_alias_version, load_model, log_and
 from ml.trial_recovery import OWNER_ATTR
 from ml.tuning import TuningProblem, tune
 from orchestration.cli import app
+from orchestration.jobs import partition_range_tags
 from orchestration.partitions import business_day_partitions
 from orchestration.settings import Settings
 
@@ -92,10 +89,7 @@ def test_the_instance_runs_on_postgres(postgres, tmp_path, monkeypatch) -> None:
         result = dg.materialize(
             [build_raw_ohlcv(partitions)],
             resources={"settings": settings},
-            tags={
-                ASSET_PARTITION_RANGE_START_TAG: keys[0],
-                ASSET_PARTITION_RANGE_END_TAG: keys[-1],
-            },
+            tags=partition_range_tags(keys),
             instance=instance,
         )
     assert result.success
