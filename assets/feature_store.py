@@ -4,6 +4,8 @@ feast is imported inside each asset: it costs seconds and must not slow down loa
 the definitions (`feature_repo.catalog` and `feature_repo.files` do not import it).
 """
 
+import time
+
 import dagster as dg
 import pandas as pd
 
@@ -18,6 +20,9 @@ from .versions import source_version
 
 # The feature store assets run this module and feature_repo/.
 FEATURE_STORE_CODE = source_version("assets.feature_store", "feature_repo")
+# reads of the Feast registry by training_set while another run may be rewriting it
+REGISTRY_READS = 3
+REGISTRY_RETRY_SECONDS = 5.0
 
 
 @dg.asset(
@@ -137,13 +142,25 @@ def training_set(
             f"{frame['date'].min():%Y-%m-%d} .. {frame['date'].max():%Y-%m-%d}"
         )
 
-    built = build_training_set(
-        open_store(settings.home),
-        repo,
-        Warehouse(settings.warehouse_path).query,
-        settings.training_set_path,
-        on_batch=progress,
-    )
+    from feast.errors import FeatureViewNotFoundException
+
+    # An overlapping run's feast_apply rewrites the file registry in place; a read that
+    # meets it half-written finds no view: read it again once that write is done.
+    for attempt in range(REGISTRY_READS):
+        try:
+            built = build_training_set(
+                open_store(settings.home),
+                repo,
+                Warehouse(settings.warehouse_path).query,
+                settings.training_set_path,
+                on_batch=progress,
+            )
+            break
+        except FeatureViewNotFoundException as exc:
+            if attempt == REGISTRY_READS - 1:
+                raise
+            context.log.warning(f"{exc}: the registry is being rewritten; reading it again")
+            time.sleep(REGISTRY_RETRY_SECONDS)
     return dg.MaterializeResult(
         metadata={
             "rows": built.rows,
