@@ -1,7 +1,7 @@
 -- Features known after the close of `date`: every window ends at the current bar.
 -- One row per bar of stg_ohlcv; each intermediate model holds one family.
 -- Incremental: a run over a partition window replaces the window's rows only.
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['symbol', 'date'], on_schema_change='fail') }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['symbol', 'date'], on_schema_change='fail', pre_hook='{{ bound_join_threads() }}', post_hook='{{ restore_threads() }}') }}
 with
 
 bars as (
