@@ -88,7 +88,7 @@ def measure(home: Path, env: dict[str, str], days: str) -> Measured:
 
 def run(quick: bool) -> list[BenchResult]:
     symbols, start, end, days = (
-        ("20", "2023-01-02", "2023-12-29", "260")
+        ("20", "2022-01-03", "2023-12-29", "520")
         if quick
         else ("3000", "2015-01-01", "2024-12-31", ALL_DAYS)
     )
