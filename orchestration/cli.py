@@ -192,6 +192,13 @@ KEEP_RUNS_OPTION = typer.Option(
 
 @app.command()
 def run(
+    until: str | None = typer.Option(
+        None,
+        "--until",
+        metavar="ASSET",
+        help="Build only ASSET and what it depends on (for example training_set: the data "
+        "half), not the whole graph.",
+    ),
     profile: bool = PROFILE_OPTION,
     verbose: bool = VERBOSE_OPTION,
     keep_runs: int = KEEP_RUNS_OPTION,
@@ -201,12 +208,15 @@ def run(
 
     settings, result = _execute(
         BUILD_JOB_NAME,
-        "planning one run over every business day and everything downstream",
+        "planning one run over every business day and "
+        + (f"what {until} depends on" if until else "everything downstream"),
+        until=until,
         profile=profile,
         verbose=verbose,
         keep_runs=keep_runs,
     )
-    _print_summary(settings, result)
+    if until is None:
+        _print_summary(settings, result)
 
 
 @app.command()
@@ -235,6 +245,7 @@ def _execute(
     announcement: str,
     *,
     last_days: int | None = None,
+    until: str | None = None,
     profile: bool,
     verbose: bool,
     keep_runs: int,
@@ -280,7 +291,12 @@ def _execute(
             timed_event_writes(instance) as writes,
         ):
             result = execute_over_days(
-                defs, instance, job_name, last_days=last_days, run_config=run_config
+                defs,
+                instance,
+                job_name,
+                last_days=last_days,
+                until=until,
+                run_config=run_config,
             )
     except ValueError as exc:
         err_console.print(f"[red]error:[/red] {exc}")

@@ -121,13 +121,24 @@ def execute_over_days(
     job_name: str = BUILD_JOB_NAME,
     last_days: int | None = None,
     run_config: Mapping[str, Any] | None = None,
+    until: str | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Run a job in this process over every partition (or the `last_days` newest), as one run.
+    """Run a job in this process over every partition (or the `last_days` newest), as one run;
+    with `until`, only that asset of the job and what it depends on.
 
     The raw bars use a single-run backfill policy, so the whole range is one step that
     reads the source once, followed by one dbt build and one pass over the rest.
     """
     job = defs.resolve_job_def(job_name)
+    selection = None
+    if until is not None:
+        in_job = job.asset_layer.selected_asset_keys
+        target = dg.AssetKey.from_user_string(until)
+        if target not in in_job:
+            known = ", ".join(sorted(key.to_user_string() for key in in_job))
+            raise ValueError(f"--until {until}: no such asset in {job_name} (one of: {known})")
+        graph = defs.resolve_asset_graph()
+        selection = sorted(dg.AssetSelection.assets(target).upstream().resolve(graph) & set(in_job))
     keys = job.partitions_def.get_partition_keys() if job.partitions_def else []
     if not keys:
         raise ValueError("the configured date range holds no business day")
@@ -136,6 +147,7 @@ def execute_over_days(
     return job.execute_in_process(
         instance=instance,
         tags=partition_range_tags(keys),
+        asset_selection=selection,
         run_config=dict(run_config or {}),
         raise_on_error=False,
     )
