@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -15,7 +16,12 @@ from packaging.version import Version
 
 from assets.market_data import RAW_OHLCV
 from orchestration.partitions import partition_end, raw_days_since
-from orchestration.project import DBT_PROJECT, WINDOW_ENV, window_env
+from orchestration.project import (
+    DBT_PROJECT,
+    WINDOW_ENV,
+    prepare_dbt_partial_parse,
+    window_env,
+)
 from orchestration.settings import Settings
 from orchestration.warehouse import WAREHOUSE_POOL
 
@@ -126,6 +132,12 @@ def build_dbt_models(raw_partitions: dg.TimeWindowPartitionsDefinition) -> dg.As
             first, last = window
             context.log.info(f"raw days to build: {first} .. {last}")
             values = window_env(first, partition_end(raw_partitions, last))
+        # a new home's parse may still run beside the first steps (`alphadag run`)
+        started = time.perf_counter()
+        if prepare_dbt_partial_parse():
+            context.log.info(
+                f"parsed the dbt project for this home ({time.perf_counter() - started:.1f}s)"
+            )
         # dbt.cli starts the dbt process with a copy of this environment
         with environment(values):
             invocation = dbt.cli(["build"], context=context)

@@ -156,11 +156,21 @@ def _check_before_run(settings: Settings) -> list[str]:
         return check_before_run(settings, top_k=PortfolioSpec.top_k)
 
 
-def _prepare() -> None:
-    from orchestration.project import prepare_dbt_manifest
+def _prepare(*, parse_in_background: bool = False) -> None:
+    """The dbt manifest the definitions load, then the home's partial-parse state (in the
+    background while a run's first steps go on, if asked: the dbt step waits for it)."""
+    from orchestration.project import (
+        prepare_dbt_manifest,
+        prepare_dbt_partial_parse,
+        prepare_dbt_partial_parse_in_background,
+    )
 
     started = time.perf_counter()
     path = prepare_dbt_manifest()
+    if parse_in_background:
+        prepare_dbt_partial_parse_in_background()
+    else:
+        prepare_dbt_partial_parse()
     console.print(f"dbt manifest ready: {path} ({time.perf_counter() - started:.1f}s)")
 
 
@@ -264,7 +274,7 @@ def _execute(
         console.print(f"[yellow]note:[/yellow] {note}")
     if not verbose:
         quiet_libraries()
-    _prepare()
+    _prepare(parse_in_background=True)
     _recover()
     dbt_parsed = time.time()
 

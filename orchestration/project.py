@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -75,9 +76,18 @@ def dbt_cli(
     return argv, env
 
 
+# Parsed manifests by project digest, shared by every home of this checkout: the parsed
+# project does not depend on the home (the lake path is resolved when a model runs).
+SHARED_MANIFESTS = DBT_PROJECT_DIR / "target" / "manifests"
+# The profile's settings that come from the environment: dbt's partial-parse state is
+# valid only for the profile it was parsed with.
+PROFILE_ENV = ("ALPHADAG_HOME", "ALPHADAG_DBT_THREADS", "ALPHADAG_DUCKDB_MEMORY_LIMIT")
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
 def dbt_inputs_digest() -> str:
-    """A hash of everything a parse of the project reads: its files (not target/ or
-    logs/), the warehouse path the profile resolves to, and the dbt version."""
+    """A hash of everything the parsed project (manifest.json) depends on: the project's
+    files (not target/ or logs/) and the dbt version."""
     from importlib.metadata import version
 
     digest = hashlib.sha256()
@@ -86,49 +96,118 @@ def dbt_inputs_digest() -> str:
         if path.is_file() and relative.parts[0] not in ("target", "logs", "dbt_packages"):
             digest.update(str(relative).encode())
             digest.update(path.read_bytes())
-    digest.update(os.environ.get("ALPHADAG_HOME", "").encode())
     digest.update(version("dbt-core").encode())
     return digest.hexdigest()
 
 
-def prepare_dbt_manifest() -> Path:
-    """Parse the dbt project into the home's dbt target and return the manifest's path.
+def partial_parse_digest(project_digest: str) -> str:
+    """What dbt's partial-parse state of a home depends on: the project and the profile."""
+    digest = hashlib.sha256(project_digest.encode())
+    for name in PROFILE_ENV:
+        digest.update(f"{name}={os.environ.get(name, '')}\n".encode())
+    return digest.hexdigest()
 
-    A parse costs a dbt process (seconds): it is skipped when the manifest was written
-    from the same inputs (`dbt_inputs_digest`, stored beside it). Several `alphadag`
-    processes may start at once (a nightly run, a manual one, the UI), and dbt writes its
-    files in place: parses take turns under a lock, in their own target folder (which
-    keeps dbt's partial-parse state), and the manifest, the partial-parse file and the
-    stamp are then renamed into place, so a process loading them never reads half of one
-    (nor does a run after one killed mid-parse).
+
+def _install(source: Path, target: Path) -> None:
+    """Copy a file into place by rename, so a reader never sees half of it."""
+    staged = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    shutil.copyfile(source, staged)
+    os.replace(staged, target)
+
+
+def _write_stamp(path: Path, digest: str) -> None:
+    staged = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    staged.write_text(digest)
+    os.replace(staged, path)
+
+
+def _stamped(path: Path, digest: str) -> bool:
+    stamp = path.with_suffix(".inputs")
+    return path.exists() and stamp.exists() and stamp.read_text() == digest
+
+
+def prepare_dbt_manifest() -> Path:
+    """Put the parsed project (manifest.json) in the home's dbt target; return its path.
+
+    The definitions load it instead of parsing the project on every import. The manifest
+    is the same for every home, so a new home copies the one any home of this checkout
+    parsed (`SHARED_MANIFESTS`) and only the first home after an edit of the project
+    pays for a parse (seconds).
     """
     manifest = DBT_PROJECT.manifest_path
-    stamp = manifest.with_name("manifest.inputs")
     digest = dbt_inputs_digest()
-
-    def up_to_date() -> bool:
-        return manifest.exists() and stamp.exists() and stamp.read_text() == digest
-
-    if up_to_date():
+    if _stamped(manifest, digest):
         return manifest
-    parse_target = manifest.parent / "parse"
+    shared = SHARED_MANIFESTS / digest[:24] / "manifest.json"
+    if shared.exists():
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        _install(shared, manifest)
+        _write_stamp(manifest.with_suffix(".inputs"), digest)
+        return manifest
+    _parse_for_home(digest)
+    return manifest
+
+
+def prepare_dbt_partial_parse() -> bool:
+    """Make dbt's partial-parse state of this home current, so that each `dbt build`
+    starts from it instead of parsing the whole project; False when it already was.
+
+    It depends on the home's profile (the warehouse path), so each new home parses once;
+    `alphadag run` starts this in the background (`prepare_dbt_partial_parse_in_background`)
+    while the first steps ingest bars, and the dbt step waits for it here.
+    """
+    project_digest = dbt_inputs_digest()
+    partial = DBT_PROJECT.manifest_path.with_name(PARTIAL_PARSE)
+    if _stamped(partial, partial_parse_digest(project_digest)):
+        return False
+    _parse_for_home(project_digest)
+    return True
+
+
+def prepare_dbt_partial_parse_in_background() -> threading.Thread:
+    """`prepare_dbt_partial_parse` in a thread (a daemon: a run that ends first does not
+    wait for it; the next run parses again)."""
+    thread = threading.Thread(
+        target=prepare_dbt_partial_parse, name="dbt-partial-parse", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def _parse_for_home(project_digest: str) -> None:
+    """Parse the project for this home's profile; install the manifest and the
+    partial-parse state in the home's target and the manifest in the shared cache.
+
+    Several `alphadag` processes may start at once (a nightly run, a manual one, the UI)
+    and dbt writes its files in place: parses take turns under a lock, in their own
+    target folder, and their files are then renamed into place (stamps last), so a
+    process loading them never reads half of one, nor does a run after one killed
+    mid-parse.
+    """
+    target = DBT_PROJECT.manifest_path.parent
+    parse_target = target / "parse"
     parse_target.mkdir(parents=True, exist_ok=True)
+    partial = target / PARTIAL_PARSE
+    partial_digest = partial_parse_digest(project_digest)
     argv, env = dbt_cli(
         "parse", "--quiet", "--target-path", str(parse_target), "--log-path", str(parse_target)
     )
     with (parse_target / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
-        if up_to_date():  # another process parsed while this one waited
-            return manifest
+        # another process (or thread) parsed while this one waited
+        if _stamped(partial, partial_digest) and _stamped(
+            DBT_PROJECT.manifest_path, project_digest
+        ):
+            return
         completed = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
         if completed.returncode != 0:
             raise RuntimeError(f"dbt parse failed:\n{completed.stdout}{completed.stderr}")
-        # dagster-dbt starts each dbt build from the target's partial_parse.msgpack
-        for name in ("manifest.json", "partial_parse.msgpack"):
-            staged = manifest.with_name(f"{name}.{os.getpid()}.tmp")
-            shutil.copyfile(parse_target / name, staged)
-            os.replace(staged, manifest.with_name(name))
-        staged_stamp = stamp.with_name(f"{stamp.name}.{os.getpid()}.tmp")
-        staged_stamp.write_text(digest)
-        os.replace(staged_stamp, stamp)
-    return manifest
+        shared = SHARED_MANIFESTS / project_digest[:24] / "manifest.json"
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        _install(parse_target / "manifest.json", shared)
+        _install(parse_target / "manifest.json", DBT_PROJECT.manifest_path)
+        _write_stamp(DBT_PROJECT.manifest_path.with_suffix(".inputs"), project_digest)
+        # dagster-dbt copies the target's partial_parse.msgpack into each invocation's
+        # own target, and dbt starts from it
+        _install(parse_target / PARTIAL_PARSE, partial)
+        _write_stamp(partial.with_suffix(".inputs"), partial_digest)

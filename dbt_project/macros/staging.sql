@@ -1,14 +1,15 @@
 {#
   The lake's daily bars.
 
-  The source `lake.raw_ohlcv` globs every folder of the lake. An incremental run over a
+  stg_ohlcv globs every folder of the lake (`read_lake_glob`). An incremental run over a
   partition window needs only the window's bars (int_bars continues positions and previous
   values from its own last stored bar), so it reads the files of the window's date=...
   folders alone: with union_by_name, a glob over the whole lake opens every file's footer,
   a fixed cost that grows with the history instead of the partition.
 #}
 
-{#- The lake folder of raw_ohlcv, the root of the source's glob (see _sources.yml). -#}
+{#- The lake folder of raw_ohlcv (the source `lake.raw_ohlcv`), resolved when a model
+    runs, so that the parsed project does not depend on the home. -#}
 {% macro lake_ohlcv_root() -%}
     {{- env_var('ALPHADAG_HOME', '../data') ~ '/lake/raw/ohlcv' -}}
 {%- endmacro %}
@@ -28,7 +29,12 @@
     {{ return(listed.columns[0].values() | list) }}
 {%- endmacro %}
 
-{#- read_parquet over a list of the lake's files, as the source reads its glob. -#}
+{#- read_parquet over every file of the lake. -#}
+{% macro read_lake_glob() -%}
+    read_parquet('{{ lake_ohlcv_root() }}/date=*/*.parquet', hive_partitioning = false, union_by_name = true)
+{%- endmacro %}
+
+{#- read_parquet over a list of the lake's files, as read_lake_glob reads them all. -#}
 {% macro read_lake_files(files) -%}
     read_parquet([{% for file in files %}'{{ file }}'{{ ', ' if not loop.last }}{% endfor %}], hive_partitioning = false, union_by_name = true)
 {%- endmacro %}
