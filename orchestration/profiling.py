@@ -217,7 +217,7 @@ def profile_table(profile: RunProfile) -> Any:
         table.add_column(column, justify="left" if column == "phase" else "right")
     for label, seconds in (
         ("process start-up, imports, settings", profile.startup),
-        ("dbt parse (manifest)", profile.dbt_parse),
+        ("dbt manifest, recovery", profile.dbt_parse),
         ("definitions load", profile.definitions),
         ("run creation and planning", profile.planning),
     ):
