@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets import backtest, feature_store, models
 from assets.market_data import build_raw_ohlcv
-from assets.transform import AlphadagDbtCli, build_dbt_models
+from assets.transform import DbtRunner, build_dbt_models
 from orchestration.alerts import build_run_failure_sensor
 from orchestration.automation import apply_policies, nightly_freshness
 from orchestration.jobs import build_everything_job, daily_refresh_job, nightly_schedule
@@ -50,7 +50,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         resources={
             "settings": settings,
-            "dbt": AlphadagDbtCli(project_dir=DBT_PROJECT, dbt_executable=dbt_executable()),
+            "dbt": DbtRunner(
+                project_dir=str(DBT_PROJECT.project_dir),
+                profiles_dir=str(DBT_PROJECT.profiles_dir),
+                dbt_executable=dbt_executable(),
+            ),
             "io_manager": dg.FilesystemIOManager(base_dir=str(settings.dagster_home / "storage")),
         },
     )

@@ -187,11 +187,10 @@ def _asset_node(
         out["partitions"] = _partition_span(home.instance.get_materialized_partitions(key))
     dbt_id = node.metadata.get("dagster_dbt/unique_id")
     if dbt_id is not None:
-        manifest = node.metadata["dagster_dbt/manifest"].manifest
         out["dbt"] = {
             "unique_id": dbt_id,
-            "materialized": manifest["nodes"][dbt_id]["config"]["materialized"],
-            "path": manifest["nodes"][dbt_id]["original_file_path"],
+            "materialized": node.metadata["dagster-dbt/materialization_type"],
+            "path": node.metadata["dagster_dbt/path"],
         }
     return out
 

@@ -9,20 +9,33 @@ import shutil
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-
-from dagster_dbt import DbtProject
 
 from orchestration.settings import dbt_target_dir, home_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = ROOT / "dbt_project"
 
-# Constructing DbtProject reads no SQL; `prepare_dbt_manifest` (run by `alphadag
-# prepare`, `run` and `ui`) writes manifest.json into the home's dbt target, which the
-# dbt assets load instead of parsing the project on every import of the definitions.
-DBT_PROJECT = DbtProject(
+
+@dataclass(frozen=True)
+class DbtProjectPaths:
+    """Where the dbt project, its profile and this home's dbt artefacts are."""
+
+    project_dir: Path
+    profiles_dir: Path
+    target_path: Path
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.target_path / "manifest.json"
+
+
+# `prepare_dbt_manifest` (run by `alphadag prepare`, `run` and `ui`) puts manifest.json in
+# the home's dbt target, which the dbt assets load instead of parsing the project on every
+# import of the definitions.
+DBT_PROJECT = DbtProjectPaths(
     project_dir=DBT_PROJECT_DIR,
     profiles_dir=DBT_PROJECT_DIR,
     target_path=dbt_target_dir(home_from_env()),
@@ -126,7 +139,7 @@ def _stamped(path: Path, digest: str) -> bool:
     return path.exists() and stamp.exists() and stamp.read_text() == digest
 
 
-def prepare_dbt_manifest() -> Path:
+def prepare_dbt_manifest(target: Path = DBT_PROJECT.target_path) -> Path:
     """Put the parsed project (manifest.json) in the home's dbt target; return its path.
 
     The definitions load it instead of parsing the project on every import. The manifest
@@ -134,7 +147,7 @@ def prepare_dbt_manifest() -> Path:
     parsed (`SHARED_MANIFESTS`) and only the first home after an edit of the project
     pays for a parse (seconds).
     """
-    manifest = DBT_PROJECT.manifest_path
+    manifest = target / "manifest.json"
     digest = dbt_inputs_digest()
     if _stamped(manifest, digest):
         return manifest
@@ -144,11 +157,11 @@ def prepare_dbt_manifest() -> Path:
         _install(shared, manifest)
         _write_stamp(manifest.with_suffix(".inputs"), digest)
         return manifest
-    _parse_for_home(digest)
+    _parse_for_home(target, digest)
     return manifest
 
 
-def prepare_dbt_partial_parse() -> bool:
+def prepare_dbt_partial_parse(target: Path = DBT_PROJECT.target_path) -> bool:
     """Make dbt's partial-parse state of this home current, so that each `dbt build`
     starts from it instead of parsing the whole project; False when it already was.
 
@@ -157,10 +170,9 @@ def prepare_dbt_partial_parse() -> bool:
     while the first steps ingest bars, and the dbt step waits for it here.
     """
     project_digest = dbt_inputs_digest()
-    partial = DBT_PROJECT.manifest_path.with_name(PARTIAL_PARSE)
-    if _stamped(partial, partial_parse_digest(project_digest)):
+    if _stamped(target / PARTIAL_PARSE, partial_parse_digest(project_digest)):
         return False
-    _parse_for_home(project_digest)
+    _parse_for_home(target, project_digest)
     return True
 
 
@@ -174,9 +186,9 @@ def prepare_dbt_partial_parse_in_background() -> threading.Thread:
     return thread
 
 
-def _parse_for_home(project_digest: str) -> None:
-    """Parse the project for this home's profile; install the manifest and the
-    partial-parse state in the home's target and the manifest in the shared cache.
+def _parse_for_home(target: Path, project_digest: str) -> None:
+    """Parse the project for the profile of the environment's home; install the manifest
+    and the partial-parse state in its dbt `target` and the manifest in the shared cache.
 
     Several `alphadag` processes may start at once (a nightly run, a manual one, the UI)
     and dbt writes its files in place: parses take turns under a lock, in their own
@@ -184,7 +196,7 @@ def _parse_for_home(project_digest: str) -> None:
     process loading them never reads half of one, nor does a run after one killed
     mid-parse.
     """
-    target = DBT_PROJECT.manifest_path.parent
+    manifest = target / "manifest.json"
     parse_target = target / "parse"
     parse_target.mkdir(parents=True, exist_ok=True)
     partial = target / PARTIAL_PARSE
@@ -195,9 +207,7 @@ def _parse_for_home(project_digest: str) -> None:
     with (parse_target / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
         # another process (or thread) parsed while this one waited
-        if _stamped(partial, partial_digest) and _stamped(
-            DBT_PROJECT.manifest_path, project_digest
-        ):
+        if _stamped(partial, partial_digest) and _stamped(manifest, project_digest):
             return
         completed = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
         if completed.returncode != 0:
@@ -205,8 +215,8 @@ def _parse_for_home(project_digest: str) -> None:
         shared = SHARED_MANIFESTS / project_digest[:24] / "manifest.json"
         shared.parent.mkdir(parents=True, exist_ok=True)
         _install(parse_target / "manifest.json", shared)
-        _install(parse_target / "manifest.json", DBT_PROJECT.manifest_path)
-        _write_stamp(DBT_PROJECT.manifest_path.with_suffix(".inputs"), project_digest)
+        _install(parse_target / "manifest.json", manifest)
+        _write_stamp(manifest.with_suffix(".inputs"), project_digest)
         # dagster-dbt copies the target's partial_parse.msgpack into each invocation's
         # own target, and dbt starts from it
         _install(parse_target / PARTIAL_PARSE, partial)

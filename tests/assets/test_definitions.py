@@ -107,7 +107,8 @@ def test_loading_the_definitions_skips_heavy_libraries() -> None:
     code = (
         "import sys, time; t = time.perf_counter();"
         "import orchestration.definitions;"
-        "heavy = [m for m in ('feast', 'vectorbt', 'great_expectations', 'mlflow', 'lightgbm', 'optuna')"
+        "heavy = [m for m in ('feast', 'vectorbt', 'great_expectations', 'mlflow', 'lightgbm', 'optuna',"
+        " 'dagster_dbt', 'dbt')"
         " if m in sys.modules];"
         "print(heavy)"
     )

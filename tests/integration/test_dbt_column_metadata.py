@@ -6,7 +6,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from assets.transform import AlphadagDbtCli, build_dbt_models
+from assets.transform import DbtRunner, build_dbt_models
 from ingest.lake import write_partitions
 from orchestration.partitions import business_day_partitions
 from orchestration.project import DBT_PROJECT, dbt_executable
@@ -40,7 +40,11 @@ def materializations(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict
         selection=SELECTION,
         resources={
             "settings": settings,
-            "dbt": AlphadagDbtCli(project_dir=DBT_PROJECT, dbt_executable=dbt_executable()),
+            "dbt": DbtRunner(
+                project_dir=str(DBT_PROJECT.project_dir),
+                profiles_dir=str(DBT_PROJECT.profiles_dir),
+                dbt_executable=dbt_executable(),
+            ),
         },
         instance=dg.DagsterInstance.ephemeral(),
     )
