@@ -7,17 +7,20 @@ import math
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from pydantic import Field
 
 from feature_repo.files import feature_service_of
 from ingest.lake import read_oracle
+from ml.dataset import feature_names, read_columns, read_training_rows
 from ml.gate import DEFAULT_MARGIN
 from ml.metrics import ic_summary
 from ml.models import LABEL_PREFIX
-from ml.training import LABEL_HORIZONS, scoring_label
+from ml.training import LABEL_HORIZONS, ZooConfig, round_rows, scoring_label
 from ml.tuning import SEARCH_SPACES
 from orchestration.project import ROOT
 from orchestration.settings import Settings
@@ -58,6 +61,13 @@ class ModelConfig(dg.Config):
     )
     n_workers: int = Field(
         default=1, description="Optuna worker processes sharing each study (RDB storage)."
+    )
+    max_train_rows: int = Field(
+        default=ZooConfig.max_train_rows,
+        description="Development rows (training and validation) above which they are "
+        "sampled by date, every date keeping the same share of its names: the model's "
+        "memory then stops growing with the universe (about 1 GiB of float32 features "
+        "per million rows, 3 to 4 GiB in all at the default).",
     )
 
 
@@ -154,24 +164,66 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
-def _with_oracle(
-    settings: Settings, frame: pd.DataFrame, label: str
-) -> tuple[pd.DataFrame, str | None]:
-    """The training set with the simulator's oracle of ``label`` as column ``oracle``.
+def _oracle_values(settings: Settings, keys: pd.DataFrame, label: str) -> np.ndarray | None:
+    """The simulator's oracle of ``label`` for each row of ``keys`` (symbol, date), None
+    when the source has none.
 
     The oracle row of t is ``expected_<label>``: the conditional expectation of that very
     label (same horizon, same timing as ``fct_labels``) given the simulator's state at the
     close of t, the information the features are computed from. Other sources have none.
     """
     if settings.source_spec.kind != "simulator":
-        return frame, None
+        return None
     oracle = read_oracle(settings.lake_dir)
     if oracle.empty:
-        return frame, None
+        return None
     column = f"expected_{label}"
-    oracle = oracle[["symbol", "date", column]].rename(columns={column: "oracle"})
+    keys = pd.DataFrame(
+        {
+            "symbol": keys["symbol"].to_numpy(),
+            "date": pd.to_datetime(keys["date"]).astype("datetime64[ns]").to_numpy(),
+        }
+    )
+    return keys.merge(oracle[["symbol", "date", column]], on=["symbol", "date"], how="left")[
+        column
+    ].to_numpy(dtype="float64")
+
+
+def _with_oracle(
+    settings: Settings, frame: pd.DataFrame, label: str
+) -> tuple[pd.DataFrame, str | None]:
+    """``frame`` with the simulator's oracle of ``label`` as column ``oracle`` (see
+    ``_oracle_values``)."""
+    values = _oracle_values(settings, frame, label)
+    if values is None:
+        return frame, None
     frame = frame.assign(date=pd.to_datetime(frame["date"]).astype("datetime64[ns]"))
-    return frame.merge(oracle, on=["symbol", "date"], how="left"), "oracle"
+    return frame.assign(oracle=values), "oracle"
+
+
+def _file_digest(path: Path) -> str:
+    """SHA-256 of a file, read in chunks (the training set is gigabytes at scale)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _round_frame(
+    settings: Settings, features: list[str], rows: np.ndarray, target: str
+) -> tuple[pd.DataFrame, str | None]:
+    """The rows a round uses: float32 features, the target and its scoring label, and the
+    oracle (added in place: the frame is the round's only copy)."""
+    label = scoring_label(target)
+    frame = read_training_rows(
+        settings.training_set_path,
+        features,
+        rows=rows,
+        columns=list(dict.fromkeys([target, label])),
+    )
+    oracle = _oracle_values(settings, frame, label)
+    if oracle is None:
+        return frame, None
+    frame["oracle"] = oracle
+    return frame, "oracle"
 
 
 @dg.asset(
@@ -197,7 +249,7 @@ def model_zoo(
         flatten_params,
         log_and_register,
     )
-    from ml.training import ZooConfig, train_zoo
+    from ml.training import train_zoo
 
     zoo_config = ZooConfig(
         target=config.target,
@@ -209,8 +261,9 @@ def model_zoo(
         seed=config.seed,
         threads=config.threads,
         n_workers=config.n_workers,
+        max_train_rows=config.max_train_rows,
     )
-    data_version = hashlib.sha256(settings.training_set_path.read_bytes()).hexdigest()
+    data_version = _file_digest(settings.training_set_path)
     fingerprint = hashlib.sha256(
         json.dumps(
             {
@@ -234,13 +287,22 @@ def model_zoo(
             "select * from model_zoo where model_version = ? order by candidate", [version]
         )
     else:
-        frame = pd.read_parquet(settings.training_set_path)
-        features = feature_columns(frame)
-        frame, oracle_col = _with_oracle(settings, frame, scoring_label(config.target))
+        features = feature_names(settings.training_set_path)
+        selected = round_rows(
+            read_columns(settings.training_set_path, ["symbol", "date"]), zoo_config
+        )
+        context.log.info(
+            f"reading {len(selected.rows)} rows of the training set: the development rows "
+            f"{'sampled by date to ' if selected.n_sampled < selected.n_development else ''}"
+            f"{selected.n_sampled} of {selected.n_development} "
+            f"(max_train_rows {config.max_train_rows}), float32 features"
+        )
+        frame, oracle_col = _round_frame(settings, features, selected.rows, config.target)
         outcome = train_zoo(
             frame,
             features,
             zoo_config,
+            label_ends=selected.label_ends,
             storage=settings.optuna_storage,
             oracle_col=oracle_col,
             log=context.log.info,
