@@ -207,6 +207,16 @@ def _file_digest(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+def _rows_since(
+    settings: Settings, features: list[str], start: str, columns: list[str]
+) -> pd.DataFrame:
+    """The training set's rows dated ``start`` or later, with float32 features."""
+    path = settings.training_set_path
+    dates = read_columns(path, ["date"])["date"]
+    rows = np.flatnonzero((dates >= pd.Timestamp(start)).to_numpy())
+    return read_training_rows(path, features, rows=rows, columns=columns)
+
+
 def _round_frame(
     settings: Settings, features: list[str], rows: np.ndarray, target: str
 ) -> tuple[pd.DataFrame, str | None]:
@@ -407,8 +417,12 @@ def champion_model(
         context.log.info(f"v{challenger.version} was already gated; champion is v{champion}")
         decision_tags = version_tags(MODEL_NAME, challenger.version)
     else:
-        frame = pd.read_parquet(settings.training_set_path)
-        rows = frame[frame["date"] >= pd.Timestamp(challenger.test_start)]
+        rows = _rows_since(
+            settings,
+            list(challenger.features),
+            challenger.test_start,
+            [challenger.scoring_label],
+        )
         rows = rows.dropna(subset=[challenger.scoring_label])
         scored = pd.DataFrame({"date": rows["date"], "label": rows[challenger.scoring_label]})
         scored["challenger"] = load_model(MODEL_NAME, challenger.version).predict(rows)
@@ -467,9 +481,8 @@ def predictions(
 
     configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
     model = load_model(champion_model.name, champion_model.version)
-    frame = pd.read_parquet(settings.training_set_path)
     # Rows past the last label still get a prediction: they are tomorrow's signal.
-    scoring = frame[frame["date"] >= pd.Timestamp(champion_model.test_start)]
+    scoring = _rows_since(settings, list(champion_model.features), champion_model.test_start, [])
     out = scoring[["symbol", "date"]].copy()
     out["date"] = out["date"].dt.date
     out["model_name"] = champion_model.name
@@ -501,6 +514,11 @@ class WalkForwardSettings(dg.Config):
     )
     seed: int = Field(default=7, description="Seed of the boosters.")
     threads: int = Field(default=1, description="Threads per fit (fixed, for reproducibility).")
+    max_train_rows: int = Field(
+        default=ZooConfig.max_train_rows,
+        description="Training rows of a block above which its boosters are fitted on a "
+        "sample by date (as model_zoo's max_train_rows): every refit has the same cap.",
+    )
 
 
 WALK_FORWARD_COLUMNS = [
@@ -561,11 +579,15 @@ def walk_forward_predictions(
     configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
     horizon = LABEL_HORIZONS[champion_model.target]
     label = champion_model.scoring_label
-    frame = pd.read_parquet(settings.training_set_path)
+    frame = read_training_rows(
+        settings.training_set_path,
+        list(champion_model.features),
+        columns=list(dict.fromkeys([champion_model.target, label])),
+    )
     fingerprint = hashlib.sha256(
         json.dumps(
             {
-                "data": hashlib.sha256(settings.training_set_path.read_bytes()).hexdigest(),
+                "data": _file_digest(settings.training_set_path),
                 "model": champion_model.run_id,
                 "config": config.model_dump(),
                 "code": TRAINING_CODE_VERSION,
@@ -591,6 +613,7 @@ def walk_forward_predictions(
                 min_train_dates=config.min_train_dates,
                 seed=config.seed,
                 threads=config.threads,
+                max_train_rows=config.max_train_rows,
             ),
             log=context.log.info,
         )
@@ -881,8 +904,7 @@ def model_evaluation(
     deciles = decile_returns(scored)
     configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
     model = load_model(champion_model.name, champion_model.version)
-    frame = pd.read_parquet(settings.training_set_path)
-    test = frame[frame["date"] >= pd.Timestamp(champion_model.test_start)]
+    test = _rows_since(settings, list(champion_model.features), champion_model.test_start, [])
     ranked = importance(model.members, test, list(champion_model.features))
     context.log.info(
         f"v{champion_model.version}: mean daily rank IC {series['rank_ic'].mean():.4f}, "

@@ -76,7 +76,7 @@ class ZooConfig:
     seed: int = 7
     threads: int = 1
     n_workers: int = 1
-    max_train_rows: int = 1_000_000
+    max_train_rows: int = 500_000
     """Development rows (training and validation) above which they are sampled by date
     (``date_stratified_sample``): memory then stops growing with the universe."""
 

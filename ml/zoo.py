@@ -203,6 +203,14 @@ def _ridge_path(x: np.ndarray, y: np.ndarray, alphas: tuple[float, ...]) -> list
     return [vectors @ (projected / (eigenvalues + alpha)) for alpha in alphas]
 
 
+def _take_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``matrix[rows]``, as a view when the rows are consecutive (an expanding fold's
+    training rows usually are): no copy of most of the ranked development matrix."""
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows) and np.all(np.diff(rows) == 1):
+        return matrix[rows[0] : rows[-1] + 1]
+    return matrix[rows]
+
+
 def fit_ridge(
     ranked: np.ndarray,
     target: np.ndarray,
@@ -218,14 +226,14 @@ def fit_ridge(
     per_fold = [
         [
             _fold_rank_ic(ranked[v] @ coef, dates[v], target[v])
-            for coef in _ridge_path(ranked[t], target[t], RIDGE_ALPHAS)
+            for coef in _ridge_path(_take_rows(ranked, t), target[t], RIDGE_ALPHAS)
         ]
         for t, v in zip(folds.train, folds.valid, strict=True)
     ]
     means = np.nanmean(np.array(per_fold), axis=0)
     best = int(np.argmax(means))  # the first (weakest penalty) among ties
     alpha = RIDGE_ALPHAS[best]
-    (coef,) = _ridge_path(ranked[development], target[development], (alpha,))
+    (coef,) = _ridge_path(_take_rows(ranked, development), target[development], (alpha,))
     return LinearScorer(coef, list(features)), alpha, [values[best] for values in per_fold]
 
 
