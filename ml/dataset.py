@@ -62,6 +62,7 @@ def read_training_rows(
     Memory: the float32 matrix of the rows kept, the other columns of those rows, and
     one batch of the file.
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     parquet = pq.ParquetFile(path)
@@ -87,6 +88,8 @@ def read_training_rows(
         for name in extra:
             others[name].append(batch.column(name).take(take).to_numpy(zero_copy_only=False))
         kept += len(take)
+    # Arrow's allocator keeps freed batches for reuse; nothing else reads Parquet here
+    pa.default_memory_pool().release_unused()
     frame = pd.DataFrame(matrix, columns=list(features), copy=False)
     for position, name in enumerate(extra):
         values = np.concatenate(others.pop(name)) if kept else np.empty(0)
