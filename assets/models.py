@@ -7,17 +7,20 @@ import math
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from pydantic import Field
 
 from feature_repo.files import feature_service_of
 from ingest.lake import read_oracle
+from ml.dataset import feature_names, read_columns, read_training_rows
 from ml.gate import DEFAULT_MARGIN
 from ml.metrics import ic_summary
 from ml.models import LABEL_PREFIX
-from ml.training import LABEL_HORIZONS, scoring_label
+from ml.training import LABEL_HORIZONS, ZooConfig, round_rows, scoring_label
 from ml.tuning import SEARCH_SPACES
 from orchestration.project import ROOT
 from orchestration.settings import Settings
@@ -58,6 +61,13 @@ class ModelConfig(dg.Config):
     )
     n_workers: int = Field(
         default=1, description="Optuna worker processes sharing each study (RDB storage)."
+    )
+    max_train_rows: int = Field(
+        default=ZooConfig.max_train_rows,
+        description="Development rows (training and validation) above which they are "
+        "sampled by date, every date keeping the same share of its names: the model's "
+        "memory then stops growing with the universe (about 1 GiB of float32 features "
+        "per million rows, 3 to 4 GiB in all at the default).",
     )
 
 
@@ -154,24 +164,76 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
-def _with_oracle(
-    settings: Settings, frame: pd.DataFrame, label: str
-) -> tuple[pd.DataFrame, str | None]:
-    """The training set with the simulator's oracle of ``label`` as column ``oracle``.
+def _oracle_values(settings: Settings, keys: pd.DataFrame, label: str) -> np.ndarray | None:
+    """The simulator's oracle of ``label`` for each row of ``keys`` (symbol, date), None
+    when the source has none.
 
     The oracle row of t is ``expected_<label>``: the conditional expectation of that very
     label (same horizon, same timing as ``fct_labels``) given the simulator's state at the
     close of t, the information the features are computed from. Other sources have none.
     """
     if settings.source_spec.kind != "simulator":
-        return frame, None
+        return None
     oracle = read_oracle(settings.lake_dir)
     if oracle.empty:
-        return frame, None
+        return None
     column = f"expected_{label}"
-    oracle = oracle[["symbol", "date", column]].rename(columns={column: "oracle"})
+    keys = pd.DataFrame(
+        {
+            "symbol": keys["symbol"].to_numpy(),
+            "date": pd.to_datetime(keys["date"]).astype("datetime64[ns]").to_numpy(),
+        }
+    )
+    return keys.merge(oracle[["symbol", "date", column]], on=["symbol", "date"], how="left")[
+        column
+    ].to_numpy(dtype="float64")
+
+
+def _with_oracle(
+    settings: Settings, frame: pd.DataFrame, label: str
+) -> tuple[pd.DataFrame, str | None]:
+    """``frame`` with the simulator's oracle of ``label`` as column ``oracle`` (see
+    ``_oracle_values``)."""
+    values = _oracle_values(settings, frame, label)
+    if values is None:
+        return frame, None
     frame = frame.assign(date=pd.to_datetime(frame["date"]).astype("datetime64[ns]"))
-    return frame.merge(oracle, on=["symbol", "date"], how="left"), "oracle"
+    return frame.assign(oracle=values), "oracle"
+
+
+def _file_digest(path: Path) -> str:
+    """SHA-256 of a file, read in chunks (the training set is gigabytes at scale)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _rows_since(
+    settings: Settings, features: list[str], start: str, columns: list[str]
+) -> pd.DataFrame:
+    """The training set's rows dated ``start`` or later, with float32 features."""
+    path = settings.training_set_path
+    dates = read_columns(path, ["date"])["date"]
+    rows = np.flatnonzero((dates >= pd.Timestamp(start)).to_numpy())
+    return read_training_rows(path, features, rows=rows, columns=columns)
+
+
+def _round_frame(
+    settings: Settings, features: list[str], rows: np.ndarray, target: str
+) -> tuple[pd.DataFrame, str | None]:
+    """The rows a round uses: float32 features, the target and its scoring label, and the
+    oracle (added in place: the frame is the round's only copy)."""
+    label = scoring_label(target)
+    frame = read_training_rows(
+        settings.training_set_path,
+        features,
+        rows=rows,
+        columns=list(dict.fromkeys([target, label])),
+    )
+    oracle = _oracle_values(settings, frame, label)
+    if oracle is None:
+        return frame, None
+    frame["oracle"] = oracle
+    return frame, "oracle"
 
 
 @dg.asset(
@@ -197,7 +259,7 @@ def model_zoo(
         flatten_params,
         log_and_register,
     )
-    from ml.training import ZooConfig, train_zoo
+    from ml.training import train_zoo
 
     zoo_config = ZooConfig(
         target=config.target,
@@ -209,8 +271,9 @@ def model_zoo(
         seed=config.seed,
         threads=config.threads,
         n_workers=config.n_workers,
+        max_train_rows=config.max_train_rows,
     )
-    data_version = hashlib.sha256(settings.training_set_path.read_bytes()).hexdigest()
+    data_version = _file_digest(settings.training_set_path)
     fingerprint = hashlib.sha256(
         json.dumps(
             {
@@ -234,13 +297,22 @@ def model_zoo(
             "select * from model_zoo where model_version = ? order by candidate", [version]
         )
     else:
-        frame = pd.read_parquet(settings.training_set_path)
-        features = feature_columns(frame)
-        frame, oracle_col = _with_oracle(settings, frame, scoring_label(config.target))
+        features = feature_names(settings.training_set_path)
+        selected = round_rows(
+            read_columns(settings.training_set_path, ["symbol", "date"]), zoo_config
+        )
+        context.log.info(
+            f"reading {len(selected.rows)} rows of the training set: the development rows "
+            f"{'sampled by date to ' if selected.n_sampled < selected.n_development else ''}"
+            f"{selected.n_sampled} of {selected.n_development} "
+            f"(max_train_rows {config.max_train_rows}), float32 features"
+        )
+        frame, oracle_col = _round_frame(settings, features, selected.rows, config.target)
         outcome = train_zoo(
             frame,
             features,
             zoo_config,
+            label_ends=selected.label_ends,
             storage=settings.optuna_storage,
             oracle_col=oracle_col,
             log=context.log.info,
@@ -345,8 +417,12 @@ def champion_model(
         context.log.info(f"v{challenger.version} was already gated; champion is v{champion}")
         decision_tags = version_tags(MODEL_NAME, challenger.version)
     else:
-        frame = pd.read_parquet(settings.training_set_path)
-        rows = frame[frame["date"] >= pd.Timestamp(challenger.test_start)]
+        rows = _rows_since(
+            settings,
+            list(challenger.features),
+            challenger.test_start,
+            [challenger.scoring_label],
+        )
         rows = rows.dropna(subset=[challenger.scoring_label])
         scored = pd.DataFrame({"date": rows["date"], "label": rows[challenger.scoring_label]})
         scored["challenger"] = load_model(MODEL_NAME, challenger.version).predict(rows)
@@ -405,9 +481,8 @@ def predictions(
 
     configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
     model = load_model(champion_model.name, champion_model.version)
-    frame = pd.read_parquet(settings.training_set_path)
     # Rows past the last label still get a prediction: they are tomorrow's signal.
-    scoring = frame[frame["date"] >= pd.Timestamp(champion_model.test_start)]
+    scoring = _rows_since(settings, list(champion_model.features), champion_model.test_start, [])
     out = scoring[["symbol", "date"]].copy()
     out["date"] = out["date"].dt.date
     out["model_name"] = champion_model.name
@@ -439,6 +514,11 @@ class WalkForwardSettings(dg.Config):
     )
     seed: int = Field(default=7, description="Seed of the boosters.")
     threads: int = Field(default=1, description="Threads per fit (fixed, for reproducibility).")
+    max_train_rows: int = Field(
+        default=ZooConfig.max_train_rows,
+        description="Training rows of a block above which its boosters are fitted on a "
+        "sample by date (as model_zoo's max_train_rows): every refit has the same cap.",
+    )
 
 
 WALK_FORWARD_COLUMNS = [
@@ -499,11 +579,15 @@ def walk_forward_predictions(
     configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
     horizon = LABEL_HORIZONS[champion_model.target]
     label = champion_model.scoring_label
-    frame = pd.read_parquet(settings.training_set_path)
+    frame = read_training_rows(
+        settings.training_set_path,
+        list(champion_model.features),
+        columns=list(dict.fromkeys([champion_model.target, label])),
+    )
     fingerprint = hashlib.sha256(
         json.dumps(
             {
-                "data": hashlib.sha256(settings.training_set_path.read_bytes()).hexdigest(),
+                "data": _file_digest(settings.training_set_path),
                 "model": champion_model.run_id,
                 "config": config.model_dump(),
                 "code": TRAINING_CODE_VERSION,
@@ -529,6 +613,7 @@ def walk_forward_predictions(
                 min_train_dates=config.min_train_dates,
                 seed=config.seed,
                 threads=config.threads,
+                max_train_rows=config.max_train_rows,
             ),
             log=context.log.info,
         )
@@ -819,8 +904,7 @@ def model_evaluation(
     deciles = decile_returns(scored)
     configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
     model = load_model(champion_model.name, champion_model.version)
-    frame = pd.read_parquet(settings.training_set_path)
-    test = frame[frame["date"] >= pd.Timestamp(champion_model.test_start)]
+    test = _rows_since(settings, list(champion_model.features), champion_model.test_start, [])
     ranked = importance(model.members, test, list(champion_model.features))
     context.log.info(
         f"v{champion_model.version}: mean daily rank IC {series['rank_ic'].mean():.4f}, "

@@ -38,6 +38,7 @@ __all__ = [
     "MODEL_FAMILIES",
     "THREAD_PARAMS",
     "check_features",
+    "feature_rows",
     "fit_lightgbm",
     "fit_model",
     "fit_xgboost",
@@ -47,6 +48,8 @@ __all__ = [
 FEATURE_DTYPE = "float32"
 LABEL_PREFIX = "fwd_"
 """Columns starting with this prefix are forward-looking labels, never features."""
+SCORING_ROWS = 65_536
+"""Rows scored at a time: the float32 copy a booster is given stays small."""
 DEFAULT_N_ESTIMATORS = 200
 DEFAULT_EARLY_STOPPING_ROUNDS = 50
 
@@ -70,7 +73,7 @@ def check_features(features: list[str], target: str, frame: pd.DataFrame) -> Non
 def _xy(frame: pd.DataFrame, features: list[str], target: str) -> tuple[pd.DataFrame, np.ndarray]:
     """Feature matrix (float32, NaN kept) and target (float64) of rows with a target."""
     rows = frame[target].notna().to_numpy()
-    x = frame.loc[rows, features].astype(FEATURE_DTYPE)
+    x = frame.loc[rows, features].astype(FEATURE_DTYPE, copy=False)
     y = frame.loc[rows, target].to_numpy(dtype="float64")
     return x, y
 
@@ -216,24 +219,37 @@ def fit_model(
     return fit(train, features, target, params, seed=seed, valid=valid)
 
 
+def feature_rows(frame: pd.DataFrame, features: list[str], rows: np.ndarray | slice) -> np.ndarray:
+    """``frame[features]`` at positions ``rows`` as a C-ordered ``FEATURE_DTYPE`` matrix,
+    filled column by column: ``frame[features]`` would first copy every row."""
+    first = frame[features[0]].to_numpy()[rows] if features else np.empty(0)
+    out = np.empty((len(first), len(features)), dtype=FEATURE_DTYPE)
+    for j, name in enumerate(features):
+        out[:, j] = frame[name].to_numpy()[rows]
+    return out
+
+
 def predict(model: Any, frame: pd.DataFrame, features: list[str]) -> np.ndarray:
     """Predictions (float64, one per row of ``frame``) of a booster from this module.
 
     Works for LightGBM and XGBoost boosters (detected by their module, so neither
     library is imported here unless it is the model's) and for any object with a
     ``predict(DataFrame)`` method. Features go through the same float32 cast as in
-    training; rows with missing features get a prediction too.
+    training, ``SCORING_ROWS`` rows at a time (a row's prediction does not depend on the
+    others); rows with missing features get a prediction too.
     """
     missing = [c for c in features if c not in frame.columns]
     if missing:
         raise KeyError(f"columns {missing} not in frame")
-    if len(frame) == 0:
-        return np.empty(0, dtype="float64")
-    x = frame[features].astype(FEATURE_DTYPE)
-    if type(model).__module__.startswith("xgboost"):
-        import xgboost as xgb
+    out = np.empty(len(frame), dtype="float64")
+    for start in range(0, len(frame), SCORING_ROWS):
+        rows = slice(start, min(start + SCORING_ROWS, len(frame)))
+        x = pd.DataFrame(feature_rows(frame, features, rows), columns=list(features), copy=False)
+        if type(model).__module__.startswith("xgboost"):
+            import xgboost as xgb
 
-        out = model.predict(xgb.DMatrix(x, feature_names=list(features), missing=np.nan))
-    else:
-        out = model.predict(x)
-    return np.asarray(out, dtype="float64").reshape(len(frame))
+            scored = model.predict(xgb.DMatrix(x, feature_names=list(features), missing=np.nan))
+        else:
+            scored = model.predict(x)
+        out[rows] = np.asarray(scored, dtype="float64").reshape(len(x))
+    return out

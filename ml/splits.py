@@ -30,6 +30,7 @@ import pandas as pd
 __all__ = [
     "Fold",
     "Holdout",
+    "date_stratified_sample",
     "holdout_split",
     "label_end_dates",
     "purged_kfold",
@@ -97,6 +98,30 @@ class Holdout:
     test: np.ndarray
     test_start: pd.Timestamp
     test_end: pd.Timestamp
+
+
+def date_stratified_sample(dates: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """Ascending positions of at most ``max_rows`` rows: every date keeps the same share
+    of its rows (rounded down, at least one), drawn at random within the date.
+
+    A cross-sectional model learns and is scored within dates, so the sample keeps every
+    date and each date's cross-section in proportion; only the number of names per date
+    shrinks. Deterministic for given dates and ``seed``. Fewer rows than ``max_rows``:
+    every position, unchanged.
+    """
+    values = np.asarray(dates)
+    if max_rows < 1:
+        raise ValueError(f"max_rows must be >= 1, got {max_rows}")
+    if len(values) <= max_rows:
+        return np.arange(len(values))
+    _, date_codes, counts = np.unique(values, return_inverse=True, return_counts=True)
+    quota = np.maximum(1, np.floor(counts * (max_rows / len(values)))).astype(np.int64)
+    draws = np.random.default_rng(seed).random(len(values))
+    order = np.lexsort((draws, date_codes))  # by date, then by draw
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    place_in_date = np.empty(len(values), dtype=np.int64)
+    place_in_date[order] = np.arange(len(values)) - np.repeat(starts, counts)
+    return np.flatnonzero(place_in_date < quota[date_codes])
 
 
 def _as_arrays(dates: pd.Series, label_ends: pd.Series) -> tuple[np.ndarray, np.ndarray]:

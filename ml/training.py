@@ -20,8 +20,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ml.models import FEATURE_DTYPE, THREAD_PARAMS, fit_model, predict
-from ml.splits import Holdout, holdout_split, label_end_dates, walk_forward_folds
+from ml.models import THREAD_PARAMS, feature_rows, fit_model, predict
+from ml.splits import (
+    Holdout,
+    date_stratified_sample,
+    holdout_split,
+    label_end_dates,
+    walk_forward_folds,
+)
 from ml.tuning import TuningProblem, TuningResult, mean_rank_ic, tune
 from ml.zoo import (
     RIDGE_ALPHAS,
@@ -35,7 +41,16 @@ from ml.zoo import (
     zoo_frame,
 )
 
-__all__ = ["LABEL_HORIZONS", "LEARNED", "ZooConfig", "ZooOutcome", "scoring_label", "train_zoo"]
+__all__ = [
+    "LABEL_HORIZONS",
+    "LEARNED",
+    "RoundRows",
+    "ZooConfig",
+    "ZooOutcome",
+    "round_rows",
+    "scoring_label",
+    "train_zoo",
+]
 
 LABEL_HORIZONS = {"fwd_ret_1d": 1, "fwd_ret_5d": 5, "fwd_ret_1d_rank": 1, "fwd_ret_5d_rank": 5}
 LEARNED = ("lightgbm", "xgboost", "ensemble")
@@ -61,6 +76,9 @@ class ZooConfig:
     seed: int = 7
     threads: int = 1
     n_workers: int = 1
+    max_train_rows: int = 500_000
+    """Development rows (training and validation) above which they are sampled by date
+    (``date_stratified_sample``): memory then stops growing with the universe."""
 
     @property
     def horizon(self) -> int:
@@ -90,11 +108,50 @@ class ZooOutcome:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, eq=False)
+class RoundRows:
+    """The rows of a training set a round reads: every row that is not a development
+    row (the test, the purged dates before it, unlabelled rows) and the development rows,
+    sampled by date above ``ZooConfig.max_train_rows``."""
+
+    rows: np.ndarray
+    """Ascending positions in the training set."""
+    label_ends: np.ndarray
+    """Each kept row's label end date, counted on the whole training set."""
+    n_development: int
+    """Development rows before sampling."""
+    n_sampled: int
+    """Development rows kept."""
+
+
+def _holdout(dates: pd.Series, ends: pd.Series, config: ZooConfig) -> Holdout:
+    n_dates = dates.nunique()
+    return holdout_split(dates, ends, test_size=max(1, round(n_dates * config.test_frac)))
+
+
+def round_rows(keys: pd.DataFrame, config: ZooConfig) -> RoundRows:
+    """Which rows of a training set (``keys``: its symbol and date columns, every row,
+    in file order) a round uses. The sample keeps at least one row of every date, so
+    the holdout computed on the rows kept is the one of the whole set."""
+    ends = label_end_dates(keys, config.horizon)
+    development = _holdout(keys["date"], ends, config).development
+    dates = keys["date"].to_numpy()
+    sample = date_stratified_sample(dates[development], config.max_train_rows, config.seed)
+    keep = np.ones(len(keys), dtype=bool)
+    keep[development] = False
+    keep[development[sample]] = True
+    rows = np.flatnonzero(keep)
+    return RoundRows(
+        rows, ends.to_numpy(dtype="datetime64[ns]")[rows], len(development), len(sample)
+    )
+
+
 def train_zoo(
     frame: pd.DataFrame,
     features: list[str],
     config: ZooConfig,
     *,
+    label_ends: np.ndarray | None = None,
     storage: str | None = None,
     oracle_col: str | None = None,
     log: Callable[[str], None] = lambda _: None,
@@ -102,23 +159,43 @@ def train_zoo(
     """Run a whole round on a training set (symbol, date, features, labels).
 
     ``oracle_col`` names a column of ``frame`` holding the oracle (the label's
-    conditional expectation) when the source has one.
+    conditional expectation) when the source has one. ``frame`` is either a whole
+    training set, of which the round keeps ``round_rows``, or those rows already (as read
+    by ``ml.dataset.read_training_rows``), with their ``label_ends``. The round drops its
+    reference to ``frame`` once it has taken its matrices: a caller that keeps none
+    frees the frame's memory before the studies.
     """
     if config.target not in LABEL_HORIZONS:
         raise ValueError(f"target must be one of {sorted(LABEL_HORIZONS)}, got {config.target!r}")
     timings: dict[str, float] = {}
     round_started, round_cpu = time.perf_counter(), time.process_time()
     started = round_started
-    frame = frame.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
-    label = scoring_label(config.target)
-    ends = label_end_dates(frame, config.horizon)
-    # unlabelled rows (no end date) neither train nor validate; they stay scoreable
-    n_dates = frame["date"].nunique()
-    holdout = holdout_split(
-        frame["date"], ends, test_size=max(1, round(n_dates * config.test_frac))
+    if label_ends is None:
+        selected = round_rows(frame, config)
+        if len(selected.rows) < len(frame):
+            frame = frame.iloc[selected.rows]
+        label_ends = selected.label_ends
+    order = (
+        frame[["date", "symbol"]]
+        .set_axis(pd.RangeIndex(len(frame)), axis=0)
+        .sort_values(["date", "symbol"], kind="stable")
+        .index.to_numpy()
     )
-    dev = frame.iloc[holdout.development].reset_index(drop=True)
+    if not np.array_equal(order, np.arange(len(frame))):
+        frame = frame.iloc[order]
+        label_ends = np.asarray(label_ends)[order]
+    frame = frame.set_axis(pd.RangeIndex(len(frame)), axis=0, copy=False)
+    ends = pd.Series(np.asarray(label_ends, dtype="datetime64[ns]"), index=frame.index)
+    label = scoring_label(config.target)
+    # unlabelled rows (no end date) neither train nor validate; they stay scoreable
+    holdout = _holdout(frame["date"], ends, config)
+    key_columns = ["symbol", "date", config.target]
+    dev = frame[key_columns].iloc[holdout.development].reset_index(drop=True)
+    dev_x = feature_rows(frame, features, holdout.development)
     dev_ends = ends.iloc[holdout.development].reset_index(drop=True)
+    # the test rows are the last dates: one slice, copied so that the frame can go
+    test = frame.iloc[holdout.test[0] : holdout.test[-1] + 1].copy()
+    del frame
     folds = walk_forward_folds(
         dev["date"],
         dev_ends,
@@ -133,23 +210,21 @@ def train_zoo(
         f"{len(folds)} {config.scheme} folds: "
         + ", ".join(f"{f.valid_start.date()}..{f.valid_end.date()}" for f in folds)
     )
-    problem = TuningProblem.from_frame(dev, folds, features, config.target)
-    has_target = np.isfinite(dev[config.target].to_numpy(dtype="float64"))
+    dev_dates = dev["date"].to_numpy(dtype="datetime64[ns]")
+    target = dev[config.target].to_numpy(dtype="float64")
+    problem = TuningProblem.from_arrays(dev_x, target, dev_dates, folds, features, config.target)
+    has_target = np.isfinite(target)
     # the rows of each fold's matrices, in the same order
     fold_rows = FoldRows(
         valid=[f.valid[has_target[f.valid]] for f in folds],
         train=[f.train[has_target[f.train]] for f in folds],
     )
-    test = frame.iloc[holdout.test].reset_index(drop=True)
-    dev_dates = dev["date"].to_numpy()
     test_dates = test["date"].to_numpy()
-    target = dev[config.target].to_numpy(dtype="float64")
     timings["prepare"] = time.perf_counter() - started
 
     # -- baselines: ranked features, chosen on the folds -----------------------------
     started = time.perf_counter()
-    dev_ranked = rank_within_dates(dev[features].to_numpy(dtype=FEATURE_DTYPE), dev_dates)
-    test_ranked = rank_within_dates(test[features].to_numpy(dtype=FEATURE_DTYPE), test_dates)
+    dev_ranked = rank_within_dates(dev_x, dev_dates)
     feature, sign, feature_folds = best_single_feature(
         dev_ranked, target, dev_dates, fold_rows, features
     )
@@ -162,21 +237,25 @@ def train_zoo(
             detail={"feature": feature, "sign": sign},
         )
     ]
-    labelled = np.flatnonzero(np.isfinite(target))
+    labelled = np.flatnonzero(has_target)
     ridge, alpha, ridge_folds = fit_ridge(
         dev_ranked, target, dev_dates, fold_rows, labelled, features
     )
+    del dev_ranked
     results.append(
         CandidateResult(
             "ridge",
             ridge_folds,
-            test_ranked @ ridge.coef,
+            ridge.predict(test),
             n_trials=len(RIDGE_ALPHAS),
             detail={"alpha": alpha},
         )
     )
     timings["baselines"] = time.perf_counter() - started
     log(f"baselines: best single feature {sign:+.0f} x {feature}, ridge alpha {alpha:g}")
+    # the development rows as the boosters' refit reads them: a view of the matrix
+    dev_frame = pd.DataFrame(dev_x, columns=list(features), copy=False)
+    dev_frame[config.target] = target
 
     # -- boosters: tuned on the folds, refitted on the development rows --------------
     studies: dict[str, TuningResult] = {}
@@ -198,8 +277,9 @@ def train_zoo(
         studies[family] = study
         params = {**study.best_params}
         params[THREAD_PARAMS[family]] = config.threads
+        # fit_model drops the rows without a target, as labelled does
         members[family] = fit_model(
-            family, dev.iloc[labelled], features, config.target, params, seed=config.seed
+            family, dev_frame, features, config.target, params, seed=config.seed
         )
         fold_predictions[family] = study.best_fold_predictions
         results.append(

@@ -155,17 +155,33 @@ _LEAF_SIZE_PARAMS = {"lightgbm": "min_data_in_leaf", "xgboost": "min_child_weigh
 # are pruned, once a few trials have completed.
 _PRUNER_STARTUP_TRIALS = 3
 _TPE_STARTUP_TRIALS = 4
+_DIGEST_ROWS = 65_536
 
 
 @dataclass(frozen=True, eq=False)
 class FoldMatrices:
-    """One fold's arrays: float32 features, float64 target, validation dates."""
+    """One fold: positions of its training and validation rows in the problem's float32
+    feature matrix ``x``, their float64 targets, the validation dates.
 
-    x_train: np.ndarray
+    Every fold shares ``x`` (pickled once with the problem): a fold's rows are copied
+    only while they are binned, instead of three overlapping copies of the development
+    rows held for the whole study.
+    """
+
+    x: np.ndarray
+    train: np.ndarray
+    valid: np.ndarray
     y_train: np.ndarray
-    x_valid: np.ndarray
     y_valid: np.ndarray
     valid_dates: np.ndarray
+
+    @property
+    def x_train(self) -> np.ndarray:
+        return self.x[self.train]
+
+    @property
+    def x_valid(self) -> np.ndarray:
+        return self.x[self.valid]
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,14 +200,31 @@ class TuningProblem:
         cls, frame: pd.DataFrame, folds: list[Fold], features: list[str], target: str
     ) -> TuningProblem:
         check_features(features, target, frame)
-        x = frame[features].to_numpy(dtype=FEATURE_DTYPE)
-        y = frame[target].to_numpy(dtype="float64")
-        dates = pd.to_datetime(frame["date"]).to_numpy(dtype="datetime64[ns]")
+        return cls.from_arrays(
+            np.ascontiguousarray(frame[features].to_numpy(dtype=FEATURE_DTYPE)),
+            frame[target].to_numpy(dtype="float64"),
+            pd.to_datetime(frame["date"]).to_numpy(dtype="datetime64[ns]"),
+            folds,
+            features,
+            target,
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        dates: np.ndarray,
+        folds: list[Fold],
+        features: list[str],
+        target: str,
+    ) -> TuningProblem:
+        """From the float32 feature matrix (rows as in ``folds``), targets and dates."""
         built = []
         for fold in folds:
             train = fold.train[np.isfinite(y[fold.train])]
             valid = fold.valid[np.isfinite(y[fold.valid])]
-            built.append(FoldMatrices(x[train], y[train], x[valid], y[valid], dates[valid]))
+            built.append(FoldMatrices(x, train, valid, y[train], y[valid], dates[valid]))
         return cls(tuple(built), tuple(features), target)
 
     @property
@@ -202,8 +235,12 @@ class TuningProblem:
         h = hashlib.sha256()
         h.update(json.dumps([list(self.features), self.target]).encode())
         for fold in self.folds:
-            for array in (fold.x_train, fold.y_train, fold.x_valid, fold.y_valid):
-                h.update(np.ascontiguousarray(array).tobytes())
+            # the bytes of x[train], then y_train, x[valid], y_valid, without a copy of
+            # a whole fold's features
+            for rows, y in ((fold.train, fold.y_train), (fold.valid, fold.y_valid)):
+                for start in range(0, len(rows), _DIGEST_ROWS):
+                    h.update(fold.x[rows[start : start + _DIGEST_ROWS]].tobytes())
+                h.update(np.ascontiguousarray(y).tobytes())
             h.update(fold.valid_dates.astype("int64").tobytes())
         return h.hexdigest()
 
@@ -299,7 +336,8 @@ class _FoldRunner:
         if self.family == "lightgbm":
             import lightgbm as lgb
 
-            # feature_pre_filter off: every trial may use another min_data_in_leaf
+            # feature_pre_filter off: every trial may use another min_data_in_leaf; the
+            # binned data is all a trial needs, so the fold's float copy is dropped
             params = {"max_bin": max_bin, "feature_pre_filter": False, "verbose": -1}
             for fold in self.problem.folds:
                 train = lgb.Dataset(
@@ -307,7 +345,7 @@ class _FoldRunner:
                     fold.y_train,
                     feature_name=names,
                     params=params,
-                    free_raw_data=False,
+                    free_raw_data=True,
                 ).construct()
                 valid = lgb.Dataset(fold.x_valid, fold.y_valid, reference=train).construct()
                 data.append((train, valid))

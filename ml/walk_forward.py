@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 
 from ml.metrics import daily_ic, hac_t_stat
-from ml.models import FEATURE_DTYPE, THREAD_PARAMS, fit_model
-from ml.splits import label_end_dates, walk_forward_folds
+from ml.models import THREAD_PARAMS, feature_rows, fit_model
+from ml.splits import date_stratified_sample, label_end_dates, walk_forward_folds
 from ml.zoo import FoldRows, RankEnsemble, best_single_feature, fit_ridge, rank_within_dates
 
 __all__ = [
@@ -64,6 +64,9 @@ class WalkForwardConfig:
     baselines choose their feature and penalty."""
     seed: int = 7
     threads: int = 1
+    max_train_rows: int = 500_000
+    """Training rows of a block above which its boosters are fitted on a sample by date
+    (``date_stratified_sample``), as the zoo's: every refit has the same cap."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,11 +171,18 @@ def walk_forward_predictions(
     missing = [m for m in members if m not in params]
     if missing:
         raise ValueError(f"{candidate} needs the hyperparameters of {missing}")
-    frame = (
-        frame.assign(date=pd.to_datetime(frame["date"]).astype("datetime64[ns]"))
+    if frame["date"].dtype != "datetime64[ns]":
+        frame = frame.assign(date=pd.to_datetime(frame["date"]).astype("datetime64[ns]"))
+    order = (
+        frame[["date", "symbol"]]
+        .set_axis(pd.RangeIndex(len(frame)), axis=0)
         .sort_values(["date", "symbol"], kind="stable")
-        .reset_index(drop=True)
+        .index.to_numpy()
     )
+    # a training set is stored in this order: no copy of it then
+    if not np.array_equal(order, np.arange(len(frame))):
+        frame = frame.iloc[order]
+    frame = frame.set_axis(pd.RangeIndex(len(frame)), axis=0, copy=False)
     ends = label_end_dates(frame, horizon)
     blocks = walk_forward_blocks(
         frame["date"], ends, step=config.step, min_train_dates=config.min_train_dates
@@ -182,16 +192,17 @@ def walk_forward_predictions(
     target_values = frame[target].to_numpy(dtype="float64")
     # ranks within a date use that date's cross-section only: ranking every row at once
     # leaks nothing across blocks
-    ranked = rank_within_dates(frame[features].to_numpy(dtype=FEATURE_DTYPE), dates)
+    ranked = rank_within_dates(feature_rows(frame, features, slice(None)), dates)
     member_params = {m: {**params[m], THREAD_PARAMS[m]: config.threads} for m in members}
     parts = []
     for block in blocks:
         started = time.perf_counter()
         train = block.train[np.isfinite(target_values[block.train])]
+        fitted = train[date_stratified_sample(dates[train], config.max_train_rows, config.seed)]
         rows = frame.iloc[block.predict]
         model = RankEnsemble(
             {
-                m: fit_model(m, frame.iloc[train], features, target, p, seed=config.seed)
+                m: fit_model(m, frame.iloc[fitted], features, target, p, seed=config.seed)
                 for m, p in member_params.items()
             },
             list(features),
@@ -218,7 +229,7 @@ def walk_forward_predictions(
             )
         log(
             f"walk-forward block {block.index + 1}/{len(blocks)} "
-            f"{block.start.date()}..{block.end.date()}: {candidate} trained on {len(train)} "
+            f"{block.start.date()}..{block.end.date()}: {candidate} trained on {len(fitted)} "
             f"rows up to {pd.Timestamp(dates[train].max()).date()}, best single feature "
             f"{sign:+.0f} x {feature}, ridge alpha {alpha:g}, "
             f"{time.perf_counter() - started:.1f}s"

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ml.metrics import daily_ic, hac_t_stat
-from ml.models import FEATURE_DTYPE, predict
+from ml.models import SCORING_ROWS, feature_rows, predict
 
 __all__ = [
     "BASELINES",
@@ -39,6 +39,7 @@ __all__ = [
     "CandidateResult",
     "RankEnsemble",
     "best_single_feature",
+    "date_batches",
     "fit_ridge",
     "rank_average",
     "rank_within_dates",
@@ -53,10 +54,29 @@ RIDGE_ALPHAS = (1.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0)
 
 def rank_within_dates(values: np.ndarray, dates: np.ndarray) -> np.ndarray:
     """Percentile rank of each column within its date, centred on 0 (in [-0.5, 0.5]);
-    a missing value gets 0, the middle of the cross-section."""
-    frame = pd.DataFrame(np.asarray(values, dtype="float64").reshape(len(dates), -1))
-    ranked = frame.groupby(np.asarray(dates), sort=False).rank(pct=True) - 0.5
-    return ranked.fillna(0.0).to_numpy(dtype="float64").reshape(np.shape(values))
+    a missing value gets 0, the middle of the cross-section.
+
+    Ranked one date at a time (average ranks of ties, over the values present, as
+    pandas' ``rank(pct=True)``), so the only full-size array is the float64 result: no
+    float64 copy of the input, which is float32 features for a whole training set.
+    """
+    from scipy.stats import rankdata
+
+    matrix = np.asarray(values).reshape(len(dates), -1)
+    out = np.empty(matrix.shape, dtype="float64")
+    date_values = np.asarray(dates)
+    order = np.argsort(date_values, kind="stable")
+    ordered = date_values[order]
+    bounds = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+    for rows in np.split(order, bounds):
+        block = matrix[rows].astype("float64")
+        missing = np.isnan(block)
+        present = (~missing).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ranked = rankdata(block, axis=0, nan_policy="omit") / present - 0.5
+        ranked[missing] = 0.0
+        out[rows] = ranked
+    return out.reshape(np.shape(values))
 
 
 def rank_average(predictions: list[np.ndarray], dates: np.ndarray) -> np.ndarray:
@@ -89,10 +109,28 @@ class LinearScorer:
     features: list[str]
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        ranked = rank_within_dates(
-            frame[self.features].to_numpy(dtype=FEATURE_DTYPE), frame["date"].to_numpy()
-        )
-        return ranked @ self.coef
+        """Scored a batch of whole dates at a time (ranks need a date's cross-section):
+        no full-size copy of the features or of their ranks."""
+        dates = frame["date"].to_numpy()
+        out = np.empty(len(frame), dtype="float64")
+        for rows in date_batches(dates, SCORING_ROWS):
+            ranked = rank_within_dates(feature_rows(frame, self.features, rows), dates[rows])
+            out[rows] = ranked @ self.coef
+        return out
+
+
+def date_batches(dates: np.ndarray, max_rows: int) -> list[np.ndarray]:
+    """Positions of whole dates, grouped in batches of about ``max_rows`` rows (a date is
+    never split; a date larger than ``max_rows`` is a batch alone)."""
+    order = np.argsort(np.asarray(dates), kind="stable")
+    ordered = np.asarray(dates)[order]
+    starts = np.concatenate([[0], np.flatnonzero(ordered[1:] != ordered[:-1]) + 1])
+    batches, first = [], 0
+    for start in [*starts[1:], len(order)]:
+        if start - first >= max_rows or start == len(order):
+            batches.append(np.sort(order[first:start]))
+            first = start
+    return [b for b in batches if len(b)]
 
 
 def _fold_rank_ic(prediction: np.ndarray, dates: np.ndarray, label: np.ndarray) -> float:
@@ -165,6 +203,14 @@ def _ridge_path(x: np.ndarray, y: np.ndarray, alphas: tuple[float, ...]) -> list
     return [vectors @ (projected / (eigenvalues + alpha)) for alpha in alphas]
 
 
+def _take_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``matrix[rows]``, as a view when the rows are consecutive (an expanding fold's
+    training rows usually are): no copy of most of the ranked development matrix."""
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows) and np.all(np.diff(rows) == 1):
+        return matrix[rows[0] : rows[-1] + 1]
+    return matrix[rows]
+
+
 def fit_ridge(
     ranked: np.ndarray,
     target: np.ndarray,
@@ -180,14 +226,14 @@ def fit_ridge(
     per_fold = [
         [
             _fold_rank_ic(ranked[v] @ coef, dates[v], target[v])
-            for coef in _ridge_path(ranked[t], target[t], RIDGE_ALPHAS)
+            for coef in _ridge_path(_take_rows(ranked, t), target[t], RIDGE_ALPHAS)
         ]
         for t, v in zip(folds.train, folds.valid, strict=True)
     ]
     means = np.nanmean(np.array(per_fold), axis=0)
     best = int(np.argmax(means))  # the first (weakest penalty) among ties
     alpha = RIDGE_ALPHAS[best]
-    (coef,) = _ridge_path(ranked[development], target[development], (alpha,))
+    (coef,) = _ridge_path(_take_rows(ranked, development), target[development], (alpha,))
     return LinearScorer(coef, list(features)), alpha, [values[best] for values in per_fold]
 
 
