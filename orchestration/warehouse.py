@@ -108,7 +108,7 @@ class Warehouse:
             counts: dict[str, int] = {}
             for folder in sorted(staging.glob(f"{part_column}=*")):
                 value = folder.name.partition("=")[2]
-                (written,) = folder.glob("*.parquet")  # one file per value
+                written = concatenate_parquet(sorted(folder.glob("*.parquet")))
                 counts[value] = pq.ParquetFile(written).metadata.num_rows
                 os.replace(written, destination / f"{value}.parquet")
         finally:
@@ -127,3 +127,26 @@ class Warehouse:
             rows = con.execute("select count(*) from read_parquet(?)", [str(tmp)]).fetchone()
         tmp.replace(destination)
         return int(rows[0]) if rows else 0
+
+
+def concatenate_parquet(parts: list[Path]) -> Path:
+    """One Parquet file holding `parts`' rows in order (the first part's path).
+
+    DuckDB's partitioned COPY writes a value's rows to more than one file when it had to
+    close that value's file before the end (it keeps at most
+    `partitioned_write_max_open_files` open, and a large export spans more values than
+    that): the parts are appended to the first, one row group at a time, so memory stays
+    at a row group.
+    """
+    first, *rest = parts
+    if not rest:
+        return first
+    merged = first.with_name(f"{first.stem}.merged.parquet")
+    schema = pq.read_schema(first)
+    with pq.ParquetWriter(merged, schema) as writer:
+        for part in parts:
+            source = pq.ParquetFile(part)
+            for group in range(source.num_row_groups):
+                writer.write_table(source.read_row_group(group).cast(schema))
+    os.replace(merged, first)
+    return first

@@ -73,3 +73,20 @@ def test_a_partitioned_export_replaces_one_file_per_value(tmp_path: Path) -> Non
     ]
     february = pd.read_parquet(parts / "2023-02.parquet")
     assert list(february.columns) == ["date", "x"] and list(february["x"]) == [2, 3, 4]
+
+
+def test_an_export_over_more_values_than_open_files_keeps_one_file_per_value(
+    tmp_path: Path,
+) -> None:
+    # 150 values interleaved: DuckDB keeps at most 100 files open, so it closes some
+    # values' files and writes their later rows to new ones (ten years of months at
+    # 3,000 symbols did this)
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create table t as select i % 150 as part, i from range(600000) r(i)")
+    parts = tmp_path / "parts"
+    counts = Warehouse(path).export_parquet_parts("select * from t", "part", parts)
+    assert len(counts) == 150 and set(counts.values()) == {4000}
+    assert len(list(parts.iterdir())) == 150
+    seven = pd.read_parquet(parts / "7.parquet")
+    assert sorted(seven["i"]) == list(range(7, 600000, 150))
