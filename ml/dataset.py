@@ -21,7 +21,13 @@ import pandas as pd
 
 from ml.models import FEATURE_DTYPE, LABEL_PREFIX
 
-__all__ = ["BATCH_ROWS", "feature_names", "read_columns", "read_training_rows"]
+__all__ = [
+    "BATCH_ROWS",
+    "date_symbol_order",
+    "feature_names",
+    "read_columns",
+    "read_training_rows",
+]
 
 BATCH_ROWS = 65_536
 """Rows read from Parquet at a time: a batch of 224 float64 features is about 115 MB."""
@@ -97,3 +103,15 @@ def read_training_rows(
             values = pd.to_datetime(values).astype("datetime64[ns]")
         frame.insert(position if name in KEY_COLUMNS else frame.shape[1], name, values)
     return frame
+
+
+def date_symbol_order(frame: pd.DataFrame) -> np.ndarray | None:
+    """Positions that sort ``frame`` by (date, symbol), stably; None when it already is
+    in that order (a training set is stored so), which spares a copy of it."""
+    order = (
+        frame[["date", "symbol"]]
+        .set_axis(pd.RangeIndex(len(frame)), axis=0)
+        .sort_values(["date", "symbol"], kind="stable")
+        .index.to_numpy()
+    )
+    return None if np.array_equal(order, np.arange(len(frame))) else order

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ml.dataset import date_symbol_order
 from ml.models import THREAD_PARAMS, feature_rows, fit_model, predict
 from ml.splits import (
     Holdout,
@@ -175,13 +176,8 @@ def train_zoo(
         if len(selected.rows) < len(frame):
             frame = frame.iloc[selected.rows]
         label_ends = selected.label_ends
-    order = (
-        frame[["date", "symbol"]]
-        .set_axis(pd.RangeIndex(len(frame)), axis=0)
-        .sort_values(["date", "symbol"], kind="stable")
-        .index.to_numpy()
-    )
-    if not np.array_equal(order, np.arange(len(frame))):
+    order = date_symbol_order(frame)
+    if order is not None:
         frame = frame.iloc[order]
         label_ends = np.asarray(label_ends)[order]
     frame = frame.set_axis(pd.RangeIndex(len(frame)), axis=0, copy=False)

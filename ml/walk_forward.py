@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml.dataset import date_symbol_order
 from ml.metrics import daily_ic, hac_t_stat
 from ml.models import THREAD_PARAMS, feature_rows, fit_model
 from ml.splits import date_stratified_sample, label_end_dates, walk_forward_folds
@@ -173,14 +174,8 @@ def walk_forward_predictions(
         raise ValueError(f"{candidate} needs the hyperparameters of {missing}")
     if frame["date"].dtype != "datetime64[ns]":
         frame = frame.assign(date=pd.to_datetime(frame["date"]).astype("datetime64[ns]"))
-    order = (
-        frame[["date", "symbol"]]
-        .set_axis(pd.RangeIndex(len(frame)), axis=0)
-        .sort_values(["date", "symbol"], kind="stable")
-        .index.to_numpy()
-    )
-    # a training set is stored in this order: no copy of it then
-    if not np.array_equal(order, np.arange(len(frame))):
+    order = date_symbol_order(frame)
+    if order is not None:
         frame = frame.iloc[order]
     frame = frame.set_axis(pd.RangeIndex(len(frame)), axis=0, copy=False)
     ends = label_end_dates(frame, horizon)
