@@ -308,8 +308,11 @@ def model_zoo(
             f"(max_train_rows {config.max_train_rows}), float32 features"
         )
         frame, oracle_col = _round_frame(settings, features, selected.rows, config.target)
+        # handed over, not kept: the round frees the frame once it has its matrices
+        handed_over = [frame]
+        del frame
         outcome = train_zoo(
-            frame,
+            handed_over.pop(),
             features,
             zoo_config,
             label_ends=selected.label_ends,
