@@ -215,6 +215,10 @@ def _parse_for_home(target: Path, project_digest: str) -> None:
         shared = SHARED_MANIFESTS / project_digest[:24] / "manifest.json"
         shared.parent.mkdir(parents=True, exist_ok=True)
         _install(parse_target / "manifest.json", shared)
+        # a checkout holds one version of the project: earlier parses are not needed
+        for folder in SHARED_MANIFESTS.iterdir():
+            if folder != shared.parent:
+                shutil.rmtree(folder, ignore_errors=True)
         _install(parse_target / "manifest.json", manifest)
         _write_stamp(manifest.with_suffix(".inputs"), project_digest)
         # dagster-dbt copies the target's partial_parse.msgpack into each invocation's
