@@ -33,14 +33,10 @@ from orchestration.warehouse import WAREHOUSE_POOL
 FEATURES_GROUP = "features"
 DBT_OP_NAME = "dbt_models"  # each invocation's target is dbt_models-<run id>-<id>
 
-# Under `dagster dev`, a reload picks up edits of the SQL (a parse when the project changed).
-if os.environ.get("DAGSTER_IS_DEV_CLI"):
+# A home without the parsed project gets it here (a copy of the checkout's, or a parse);
+# under `dagster dev` a reload also picks up edits of the SQL.
+if os.environ.get("DAGSTER_IS_DEV_CLI") or not DBT_PROJECT.manifest_path.exists():
     prepare_dbt_manifest()
-if not DBT_PROJECT.manifest_path.exists():
-    raise FileNotFoundError(
-        f"dbt manifest {DBT_PROJECT.manifest_path} is missing: run `make setup` "
-        "(or `alphadag prepare`) once after cloning or editing the dbt project"
-    )
 
 
 class DbtRunner(dg.ConfigurableResource):
