@@ -5,6 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 # the commands then run in that environment without syncing it again.
 RUN := $(UV) run --frozen --no-sync
 SYNCED := .venv/.synced
+PACKAGES := orchestration assets ingest indicators ml backtests feature_repo
 
 .PHONY: setup run test test-all lint ui bench clean
 
@@ -13,6 +14,9 @@ setup: $(SYNCED)  ## install .venv from uv.lock (again only when the lock change
 $(SYNCED): uv.lock pyproject.toml
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen
+	@# the project itself is installed from source (editable), which uv does not compile:
+	@# where bytecode caching is off, every process would compile it again
+	$(RUN) python -m compileall -q $(PACKAGES)
 	@touch $@
 
 run: setup  ## build the whole graph on the built-in default data and print the backtest summary
