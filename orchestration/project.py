@@ -121,15 +121,20 @@ def partial_parse_digest(project_digest: str) -> str:
     return digest.hexdigest()
 
 
+def _staged(target: Path) -> Path:
+    """A name beside `target` that no other process or thread writes."""
+    return target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
 def _install(source: Path, target: Path) -> None:
     """Copy a file into place by rename, so a reader never sees half of it."""
-    staged = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    staged = _staged(target)
     shutil.copyfile(source, staged)
     os.replace(staged, target)
 
 
 def _write_stamp(path: Path, digest: str) -> None:
-    staged = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    staged = _staged(path)
     staged.write_text(digest)
     os.replace(staged, path)
 
