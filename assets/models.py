@@ -16,7 +16,7 @@ from pydantic import Field
 
 from feature_repo.files import feature_service_of
 from ingest.lake import read_oracle
-from ml.dataset import feature_names, read_columns, read_training_rows
+from ml.dataset import ParquetRows, feature_names, read_columns, read_training_rows
 from ml.gate import DEFAULT_MARGIN
 from ml.metrics import ic_summary
 from ml.models import LABEL_PREFIX
@@ -582,10 +582,10 @@ def walk_forward_predictions(
     configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
     horizon = LABEL_HORIZONS[champion_model.target]
     label = champion_model.scoring_label
-    frame = read_training_rows(
+    rows = ParquetRows.open(
         settings.training_set_path,
         list(champion_model.features),
-        columns=list(dict.fromkeys([champion_model.target, label])),
+        labels=[champion_model.target, label],
     )
     fingerprint = hashlib.sha256(
         json.dumps(
@@ -605,8 +605,7 @@ def walk_forward_predictions(
         out = stored
     else:
         out = walk_forward.walk_forward_predictions(
-            frame,
-            list(champion_model.features),
+            rows,
             candidate=champion_model.candidate,
             params=run_params(champion_model.run_id),
             target=champion_model.target,
@@ -620,7 +619,7 @@ def walk_forward_predictions(
             ),
             log=context.log.info,
         )
-    labels, _ = _with_oracle(settings, frame[["symbol", "date", label]], label)
+    labels, _ = _with_oracle(settings, rows.keys[["symbol", "date", label]], label)
     per_block, overall = walk_forward.block_rank_ic(out, labels, label, horizon)
     # from the champion's test start on, hyperparameters did not see the dates either
     _, test_period = walk_forward.block_rank_ic(

@@ -14,15 +14,25 @@ are those of ``pd.read_parquet(path)[features].astype("float32")``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
 
 from ml.models import FEATURE_DTYPE, LABEL_PREFIX
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
 __all__ = [
     "BATCH_ROWS",
+    "FrameRows",
+    "ParquetRows",
+    "TrainingRows",
     "date_symbol_order",
     "feature_names",
     "read_columns",
@@ -83,11 +93,10 @@ def read_training_rows(
     # as its float32 block without copying it
     matrix = np.empty((len(wanted), len(features)), dtype=FEATURE_DTYPE, order="F")
     others: dict[str, list[np.ndarray]] = {c: [] for c in extra}
-    offset = kept = 0
-    for batch in parquet.iter_batches(batch_size=batch_rows, columns=[*features, *extra]):
+    kept = 0
+    for batch, offset in _batches_holding(parquet, wanted, batch_rows, [*features, *extra]):
         first, last = np.searchsorted(wanted, [offset, offset + batch.num_rows])
         take = wanted[first:last] - offset
-        offset += batch.num_rows
         if not len(take):
             continue
         for j, name in enumerate(features):
@@ -105,6 +114,88 @@ def read_training_rows(
             values = pd.to_datetime(values).astype("datetime64[ns]")
         frame.insert(position if name in KEY_COLUMNS else frame.shape[1], name, values)
     return frame
+
+
+def _batches_holding(
+    parquet: pq.ParquetFile, wanted: np.ndarray, batch_rows: int, columns: list[str]
+) -> Iterator[tuple[pa.RecordBatch, int]]:
+    """The batches of the row groups that hold any of the ``wanted`` positions, each with
+    the file position of its first row: a block of consecutive dates reads its own row
+    groups, not the whole file."""
+    start = 0
+    for group in range(parquet.metadata.num_row_groups):
+        rows = parquet.metadata.row_group(group).num_rows
+        first, last = np.searchsorted(wanted, [start, start + rows])
+        if last > first:
+            offset = start
+            for batch in parquet.iter_batches(
+                batch_size=batch_rows, row_groups=[group], columns=columns
+            ):
+                yield batch, offset
+                offset += batch.num_rows
+        start += rows
+
+
+class TrainingRows(Protocol):
+    """A training set in (date, symbol) order, read by rows: ``keys`` holds every row's
+    symbol, date and labels; ``read`` the features (float32) of some of them."""
+
+    features: list[str]
+
+    @property
+    def keys(self) -> pd.DataFrame: ...
+
+    def read(self, rows: np.ndarray) -> pd.DataFrame:
+        """Symbol, date, the features and the labels of the rows at ``rows`` (ascending
+        positions)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ParquetRows:
+    """The training set's file: its keys and labels in memory, features read on demand
+    (a block of dates reads only its row groups)."""
+
+    path: Path
+    features: list[str]
+    labels: list[str]
+    keys: pd.DataFrame
+
+    @classmethod
+    def open(cls, path: Path, features: list[str], labels: list[str]) -> ParquetRows:
+        labels = list(dict.fromkeys(labels))
+        keys = read_columns(path, [*KEY_COLUMNS, *labels])
+        if date_symbol_order(keys) is not None:
+            raise ValueError(f"{path} is not in (date, symbol) order")
+        return cls(path, list(features), labels, keys)
+
+    def read(self, rows: np.ndarray) -> pd.DataFrame:
+        return read_training_rows(self.path, self.features, rows=rows, columns=self.labels)
+
+
+@dataclass(frozen=True)
+class FrameRows:
+    """A training set already in memory (tests, small data), put in (date, symbol) order."""
+
+    frame: pd.DataFrame
+    features: list[str]
+
+    def __post_init__(self) -> None:
+        frame = self.frame
+        if frame["date"].dtype != "datetime64[ns]":
+            frame = frame.assign(date=pd.to_datetime(frame["date"]).astype("datetime64[ns]"))
+        order = date_symbol_order(frame)
+        if order is not None:
+            frame = frame.iloc[order]
+        frame = frame.set_axis(pd.RangeIndex(len(frame)), axis=0, copy=False)
+        object.__setattr__(self, "frame", frame)
+
+    @property
+    def keys(self) -> pd.DataFrame:
+        return self.frame
+
+    def read(self, rows: np.ndarray) -> pd.DataFrame:
+        return self.frame.iloc[rows]
 
 
 def date_symbol_order(frame: pd.DataFrame) -> np.ndarray | None:

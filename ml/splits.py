@@ -100,7 +100,9 @@ class Holdout:
     test_end: pd.Timestamp
 
 
-def date_stratified_sample(dates: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+def date_stratified_sample(
+    dates: np.ndarray, max_rows: int, seed: int, draws: np.ndarray | None = None
+) -> np.ndarray:
     """Ascending positions of at most ``max_rows`` rows: every date keeps the same share
     of its rows (rounded down, at least one), drawn at random within the date.
 
@@ -108,15 +110,23 @@ def date_stratified_sample(dates: np.ndarray, max_rows: int, seed: int) -> np.nd
     date and each date's cross-section in proportion; only the number of names per date
     shrinks. Deterministic for given dates and ``seed``. Fewer rows than ``max_rows``:
     every position, unchanged.
+
+    ``draws`` (one uniform number per row, instead of drawing with ``seed``) makes samples
+    of growing sets of rows nested: a date keeps its rows of the smallest draws, so a
+    smaller share of the same date keeps a subset of them (the walk-forward's expanding
+    windows read the union of their samples once).
     """
     values = np.asarray(dates)
     if max_rows < 1:
         raise ValueError(f"max_rows must be >= 1, got {max_rows}")
+    if draws is not None and len(draws) != len(values):
+        raise ValueError(f"draws must hold one value per row: {len(draws)} for {len(values)}")
     if len(values) <= max_rows:
         return np.arange(len(values))
     _, date_codes, counts = np.unique(values, return_inverse=True, return_counts=True)
     quota = np.maximum(1, np.floor(counts * (max_rows / len(values)))).astype(np.int64)
-    draws = np.random.default_rng(seed).random(len(values))
+    if draws is None:
+        draws = np.random.default_rng(seed).random(len(values))
     order = np.lexsort((draws, date_codes))  # by date, then by draw
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     place_in_date = np.empty(len(values), dtype=np.int64)

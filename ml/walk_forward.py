@@ -36,11 +36,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.dataset import date_symbol_order
+from ml.dataset import TrainingRows
 from ml.metrics import daily_ic, hac_t_stat
 from ml.models import THREAD_PARAMS, feature_rows, fit_model
 from ml.splits import date_stratified_sample, label_end_dates, walk_forward_folds
-from ml.zoo import FoldRows, RankEnsemble, best_single_feature, fit_ridge, rank_within_dates
+from ml.zoo import (
+    FoldRows,
+    RankEnsemble,
+    best_single_feature,
+    fit_ridge,
+    rank_within_dates,
+)
 
 __all__ = [
     "WalkForwardBlock",
@@ -128,25 +134,22 @@ def candidate_members(candidate: str) -> tuple[str, ...]:
     return members[candidate]
 
 
-def _baseline_folds(
-    dates: np.ndarray, ends: np.ndarray, train: np.ndarray, n_folds: int
-) -> FoldRows:
-    """Purged walk-forward folds on a block's training rows (positions in the frame): the
-    last ``n_folds`` quarters of its dates validate, as the zoo's folds do on its
+def _baseline_folds(dates: np.ndarray, ends: np.ndarray, n_folds: int) -> FoldRows:
+    """Purged walk-forward folds on a block's training rows (their dates and label ends):
+    the last ``n_folds`` quarters of its dates validate, as the zoo's folds do on its
     development rows."""
-    n_dates = len(np.unique(dates[train]))
+    n_dates = len(np.unique(dates))
     folds = walk_forward_folds(
-        pd.Series(dates[train]),
-        pd.Series(ends[train]),
+        pd.Series(dates),
+        pd.Series(ends),
         n_folds=n_folds,
         valid_size=max(1, n_dates // (n_folds + 1)),
     )
-    return FoldRows(valid=[train[f.valid] for f in folds], train=[train[f.train] for f in folds])
+    return FoldRows(valid=[f.valid for f in folds], train=[f.train for f in folds])
 
 
 def walk_forward_predictions(
-    frame: pd.DataFrame,
-    features: list[str],
+    rows: TrainingRows,
     *,
     candidate: str,
     params: Mapping[str, Mapping[str, Any]],
@@ -158,64 +161,83 @@ def walk_forward_predictions(
     """Out-of-sample predictions of ``candidate`` and of the two baselines, every one
     refitted per block of ``walk_forward_blocks`` on that block's purged training rows.
 
-    ``frame`` is a training set (symbol, date, features, labels; every bar of each
-    symbol, as ``label_end_dates`` counts in rows). ``params`` maps each member family
-    of ``candidate`` (``lightgbm``, ``xgboost``) to its hyperparameters, as the registered
-    model logs them (``family.param``); ``target`` is the label it learns and ``horizon``
-    that label's horizon in bars.
+    ``rows`` is a training set (symbol, date, features, labels; every bar of each
+    symbol, as ``label_end_dates`` counts in rows) read by rows: its keys and labels
+    whole, its features (``rows.features``) for the rows a step needs. ``params`` maps
+    each member family of ``candidate`` (``lightgbm``, ``xgboost``) to its
+    hyperparameters, as the registered model logs them (``family.param``); ``target`` is
+    the label it learns and ``horizon`` that label's horizon in bars.
+
+    Memory does not grow with the history: a block's models (boosters and baselines)
+    fit on at most ``config.max_train_rows`` rows, sampled by date with draws fixed per
+    row, so the samples of the expanding windows are nested and their union is read
+    once; each block's own rows are read when it is predicted.
 
     Returns one row per (symbol, date, candidate) from the first out-of-sample date on:
-    symbol, date, block, candidate, prediction. See the module docstring for what is
-    out of sample and the one caveat on hyperparameters.
+    symbol, date, block, candidate, prediction. See the module docstring
+    for what is out of sample and the one caveat on hyperparameters.
     """
     members = candidate_members(candidate)
     missing = [m for m in members if m not in params]
     if missing:
         raise ValueError(f"{candidate} needs the hyperparameters of {missing}")
-    if frame["date"].dtype != "datetime64[ns]":
-        frame = frame.assign(date=pd.to_datetime(frame["date"]).astype("datetime64[ns]"))
-    order = date_symbol_order(frame)
-    if order is not None:
-        frame = frame.iloc[order]
-    frame = frame.set_axis(pd.RangeIndex(len(frame)), axis=0, copy=False)
-    ends = label_end_dates(frame, horizon)
+    features = list(rows.features)
+    keys = rows.keys
+    ends = label_end_dates(keys, horizon)
     blocks = walk_forward_blocks(
-        frame["date"], ends, step=config.step, min_train_dates=config.min_train_dates
+        keys["date"], ends, step=config.step, min_train_dates=config.min_train_dates
     )
-    dates = frame["date"].to_numpy(dtype="datetime64[ns]")
+    dates = keys["date"].to_numpy(dtype="datetime64[ns]")
     end_values = ends.to_numpy(dtype="datetime64[ns]")
-    target_values = frame[target].to_numpy(dtype="float64")
-    # ranks within a date use that date's cross-section only: ranking every row at once
-    # leaks nothing across blocks
-    ranked = rank_within_dates(feature_rows(frame, features, slice(None)), dates)
+    target_values = keys[target].to_numpy(dtype="float64")
+    draws = np.random.default_rng(config.seed).random(len(keys))
+    fitted_rows = []
+    for block in blocks:
+        train = block.train[np.isfinite(target_values[block.train])]
+        sample = date_stratified_sample(
+            dates[train], config.max_train_rows, config.seed, draws=draws[train]
+        )
+        fitted_rows.append(train[sample])
+    pool = np.unique(np.concatenate(fitted_rows))
+    started = time.perf_counter()
+    pooled = rows.read(pool)
+    log(
+        f"walk-forward: read the {len(pool)} training rows of {len(blocks)} blocks "
+        f"({time.perf_counter() - started:.1f}s)"
+    )
     member_params = {m: {**params[m], THREAD_PARAMS[m]: config.threads} for m in members}
     parts = []
-    for block in blocks:
+    for block, fitted in zip(blocks, fitted_rows, strict=True):
         started = time.perf_counter()
-        train = block.train[np.isfinite(target_values[block.train])]
-        fitted = train[date_stratified_sample(dates[train], config.max_train_rows, config.seed)]
-        rows = frame.iloc[block.predict]
+        train = pooled.iloc[np.searchsorted(pool, fitted)]
         model = RankEnsemble(
             {
-                m: fit_model(m, frame.iloc[fitted], features, target, p, seed=config.seed)
+                m: fit_model(m, train, features, target, p, seed=config.seed)
                 for m, p in member_params.items()
             },
-            list(features),
+            features,
         )
-        folds = _baseline_folds(dates, end_values, train, config.baseline_folds)
-        feature, sign, _ = best_single_feature(ranked, target_values, dates, folds, features)
-        ridge, alpha, _ = fit_ridge(ranked, target_values, dates, folds, train, features)
+        train_dates, train_target = dates[fitted], target_values[fitted]
+        # ranks within a date over the rows trained on, as the zoo ranks its sample
+        ranked = rank_within_dates(feature_rows(train, features, slice(None)), train_dates)
+        folds = _baseline_folds(train_dates, end_values[fitted], config.baseline_folds)
+        feature, sign, _ = best_single_feature(ranked, train_target, train_dates, folds, features)
+        ridge, alpha, _ = fit_ridge(
+            ranked, train_target, train_dates, folds, np.arange(len(fitted)), features
+        )
+        del train, ranked
+        block_rows = rows.read(block.predict)
         predictions = {
-            candidate: model.predict(rows),
-            "best_single_feature": sign * rows[feature].to_numpy(dtype="float64"),
-            "ridge": ranked[block.predict] @ ridge.coef,
+            candidate: model.predict(block_rows),
+            "best_single_feature": sign * block_rows[feature].to_numpy(dtype="float64"),
+            "ridge": ridge.predict(block_rows),
         }
         for name, prediction in predictions.items():
             parts.append(
                 pd.DataFrame(
                     {
-                        "symbol": rows["symbol"].to_numpy(),
-                        "date": rows["date"].to_numpy(),
+                        "symbol": keys["symbol"].to_numpy()[block.predict],
+                        "date": dates[block.predict],
                         "block": block.index,
                         "candidate": name,
                         "prediction": prediction,
@@ -225,7 +247,7 @@ def walk_forward_predictions(
         log(
             f"walk-forward block {block.index + 1}/{len(blocks)} "
             f"{block.start.date()}..{block.end.date()}: {candidate} trained on {len(fitted)} "
-            f"rows up to {pd.Timestamp(dates[train].max()).date()}, best single feature "
+            f"rows up to {pd.Timestamp(train_dates.max()).date()}, best single feature "
             f"{sign:+.0f} x {feature}, ridge alpha {alpha:g}, "
             f"{time.perf_counter() - started:.1f}s"
         )

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.dataset import feature_names, read_columns, read_training_rows
+from ml.dataset import ParquetRows, feature_names, read_columns, read_training_rows
 from ml.splits import date_stratified_sample
 from ml.training import ZooConfig, round_rows
 from ml.zoo import rank_within_dates
@@ -49,6 +49,52 @@ def test_float32_rows_match_the_pandas_path(tmp_path) -> None:
     whole = read_training_rows(path, features)
     assert len(whole) == len(frame)
     assert (read_columns(path, ["date"])["date"].to_numpy() == frame["date"].to_numpy()).all()
+
+
+def test_rows_of_a_few_row_groups_read_only_those(tmp_path, monkeypatch) -> None:
+    import pyarrow.parquet as pq
+
+    frame = _training_set()
+    path = tmp_path / "training_set.parquet"
+    frame.to_parquet(path, row_group_size=50)
+    groups_read: list[int] = []
+    iter_batches = pq.ParquetFile.iter_batches
+
+    def spy(self, *args, row_groups=None, **kwargs):
+        groups_read.extend(row_groups)
+        return iter_batches(self, *args, row_groups=row_groups, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", spy)
+    # a block of consecutive rows over the edge of the third and fourth row groups
+    rows = np.arange(140, 160)
+    read = read_training_rows(path, ["f_a", "f_b"], rows=rows, batch_rows=7)
+    assert groups_read == [2, 3]
+    np.testing.assert_array_equal(
+        read["f_a"].to_numpy(), frame["f_a"].to_numpy()[rows].astype("float32")
+    )
+    source = ParquetRows.open(path, ["f_a", "f_b"], labels=["fwd_ret_5d"])
+    assert list(source.keys.columns) == ["symbol", "date", "fwd_ret_5d"]
+    assert len(source.keys) == len(frame)
+    shuffled = tmp_path / "shuffled.parquet"
+    frame.sample(frac=1, random_state=0).to_parquet(shuffled)
+    with pytest.raises(ValueError, match=r"not in \(date, symbol\) order"):
+        ParquetRows.open(shuffled, ["f_a"], labels=[])
+
+
+def test_samples_with_the_same_draws_are_nested_as_the_window_grows() -> None:
+    dates = np.repeat(np.arange(60), 40)
+    draws = np.random.default_rng(3).random(len(dates))
+    previous = None
+    for n_dates in (20, 35, 50, 60):
+        rows = np.flatnonzero(dates < n_dates)
+        sample = rows[date_stratified_sample(dates[rows], 400, seed=0, draws=draws[rows])]
+        assert len(sample) <= 400
+        if previous is not None:
+            # each date of the smaller window keeps a subset of what that window kept
+            assert set(sample[dates[sample] <= dates[previous].max()]) <= set(previous)
+        previous = sample
+    with pytest.raises(ValueError, match="one value per row"):
+        date_stratified_sample(dates, 10, seed=0, draws=draws[:5])
 
 
 def test_the_sample_is_deterministic_and_keeps_every_date_in_proportion() -> None:

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml.dataset import FrameRows, ParquetRows
 from ml.splits import label_end_dates
 from ml.walk_forward import (
     WalkForwardConfig,
@@ -72,8 +73,7 @@ def panel() -> pd.DataFrame:
 def run(panel) -> tuple[pd.DataFrame, list[str]]:
     lines: list[str] = []
     out = walk_forward_predictions(
-        panel.drop(columns="oracle"),
-        FEATURES,
+        FrameRows(panel.drop(columns="oracle"), FEATURES),
         candidate="ensemble",
         params=PARAMS,
         target="fwd_ret_5d_rank",
@@ -99,7 +99,8 @@ def test_every_date_after_the_burn_in_is_predicted_once_by_each_candidate(panel,
     assert (per_date["min"] == per_date["max"]).all()
     assert per_date["min"].is_monotonic_increasing
     assert per_date["min"].value_counts().sort_index().tolist() == [50, 50, 50, 50]
-    assert len(lines) == 4 and all("walk-forward block" in line for line in lines)
+    assert lines[0].startswith("walk-forward: read the 2054 training rows of 4 blocks")
+    assert len(lines) == 5 and all("walk-forward block" in line for line in lines[1:])
 
 
 def test_no_training_label_reaches_into_its_block(panel) -> None:
@@ -125,7 +126,7 @@ def test_the_model_trains_on_the_purged_rows_it_reports(panel, run) -> None:
     frame = panel.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
     ends = label_end_dates(frame, HORIZON)
     blocks = walk_forward_blocks(frame["date"], ends, step=50, min_train_dates=200)
-    for block, line in zip(blocks, lines, strict=True):
+    for block, line in zip(blocks, lines[1:], strict=True):
         labelled = block.train[frame["fwd_ret_5d_rank"].iloc[block.train].notna().to_numpy()]
         last = frame["date"].iloc[labelled].max().date()
         assert f"trained on {len(labelled)} rows up to {last}" in line
@@ -133,8 +134,7 @@ def test_the_model_trains_on_the_purged_rows_it_reports(panel, run) -> None:
 
 def test_predictions_are_deterministic(panel, run) -> None:
     again = walk_forward_predictions(
-        panel.drop(columns="oracle"),
-        FEATURES,
+        FrameRows(panel.drop(columns="oracle"), FEATURES),
         candidate="ensemble",
         params=PARAMS,
         target="fwd_ret_5d_rank",
@@ -174,8 +174,7 @@ def test_the_planted_signal_is_found_out_of_sample(panel, run) -> None:
 
 def test_single_booster_and_bad_settings(panel) -> None:
     out = walk_forward_predictions(
-        panel,
-        FEATURES,
+        FrameRows(panel, FEATURES),
         candidate="lightgbm",
         params={"lightgbm": PARAMS["lightgbm"]},
         target="fwd_ret_5d_rank",
@@ -186,8 +185,7 @@ def test_single_booster_and_bad_settings(panel) -> None:
     assert out["block"].nunique() == 1
     with pytest.raises(ValueError, match="hyperparameters of"):
         walk_forward_predictions(
-            panel,
-            FEATURES,
+            FrameRows(panel, FEATURES),
             candidate="ensemble",
             params={"lightgbm": PARAMS["lightgbm"]},
             target="fwd_ret_5d_rank",
@@ -195,11 +193,52 @@ def test_single_booster_and_bad_settings(panel) -> None:
         )
     with pytest.raises(ValueError, match="leaves no date to predict"):
         walk_forward_predictions(
-            panel,
-            FEATURES,
+            FrameRows(panel, FEATURES),
             candidate="lightgbm",
             params=PARAMS,
             target="fwd_ret_5d_rank",
             horizon=HORIZON,
             config=WalkForwardConfig(min_train_dates=400),
         )
+
+
+def test_a_capped_walk_forward_reads_one_sample_then_each_block(panel, tmp_path) -> None:
+    frame = panel.drop(columns="oracle").sort_values(["date", "symbol"], kind="stable")
+    path = tmp_path / "training_set.parquet"
+    frame.to_parquet(path, index=False, row_group_size=300)
+    reads: list[np.ndarray] = []
+
+    class CountedRows(ParquetRows):
+        def read(self, rows: np.ndarray) -> pd.DataFrame:
+            reads.append(rows)
+            return super().read(rows)
+
+    source = CountedRows.open(path, FEATURES, labels=["fwd_ret_5d_rank"])
+    capped = WalkForwardConfig(step=50, min_train_dates=200, max_train_rows=1200)
+    lines: list[str] = []
+    out = walk_forward_predictions(
+        source,
+        candidate="lightgbm",
+        params={"lightgbm": PARAMS["lightgbm"]},
+        target="fwd_ret_5d_rank",
+        horizon=HORIZON,
+        config=capped,
+        log=lines.append,
+    )
+    # every block trains on at most the cap
+    trained = [int(line.split(" trained on ")[1].split()[0]) for line in lines[1:]]
+    assert len(trained) == 4 and max(trained) <= 1200
+    # one read of the union of the (nested) samples, then each block's own rows
+    pool, *blocks = reads
+    assert len(pool) < sum(trained) and len(pool) < len(frame)
+    assert [len(b) for b in blocks] == out.groupby("block").size().div(3).astype(int).tolist()
+    # the same rows in memory give the same predictions
+    in_memory = walk_forward_predictions(
+        FrameRows(frame, FEATURES),
+        candidate="lightgbm",
+        params={"lightgbm": PARAMS["lightgbm"]},
+        target="fwd_ret_5d_rank",
+        horizon=HORIZON,
+        config=capped,
+    )
+    pd.testing.assert_frame_equal(out, in_memory)
