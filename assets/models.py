@@ -20,6 +20,7 @@ from ml.dataset import ParquetRows, feature_names, read_columns, read_training_r
 from ml.gate import DEFAULT_MARGIN
 from ml.metrics import ic_summary
 from ml.models import LABEL_PREFIX
+from ml.splits import date_stratified_sample
 from ml.training import LABEL_HORIZONS, ZooConfig, round_rows, scoring_label
 from ml.tuning import SEARCH_SPACES
 from orchestration.project import ROOT
@@ -35,6 +36,9 @@ MODEL_NAME = "alphadag_ranker"
 TRAINING_CODE_VERSION = "3"
 # The assets that score with the champion run this module and the ml package.
 SCORING_CODE = source_version("assets.models", "ml")
+SHAP_MAX_ROWS = 50_000
+"""Test rows model_evaluation explains with SHAP at most (sampled by date above it; the
+default data holds about 20,000)."""
 
 
 class ModelConfig(dg.Config):
@@ -208,12 +212,19 @@ def _file_digest(path: Path) -> str:
 
 
 def _rows_since(
-    settings: Settings, features: list[str], start: str, columns: list[str]
+    settings: Settings,
+    features: list[str],
+    start: str,
+    columns: list[str],
+    max_rows: int | None = None,
 ) -> pd.DataFrame:
-    """The training set's rows dated ``start`` or later, with float32 features."""
+    """The training set's rows dated ``start`` or later, with float32 features; above
+    ``max_rows``, a sample of them by date (``date_stratified_sample``, seed 0)."""
     path = settings.training_set_path
     dates = read_columns(path, ["date"])["date"]
     rows = np.flatnonzero((dates >= pd.Timestamp(start)).to_numpy())
+    if max_rows is not None:
+        rows = rows[date_stratified_sample(dates.to_numpy()[rows], max_rows, seed=0)]
     return read_training_rows(path, features, rows=rows, columns=columns)
 
 
@@ -906,7 +917,15 @@ def model_evaluation(
     deciles = decile_returns(scored)
     configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
     model = load_model(champion_model.name, champion_model.version)
-    test = _rows_since(settings, list(champion_model.features), champion_model.test_start, [])
+    # the mean |SHAP| of a feature is an average: a sample by date estimates it, and exact
+    # tree SHAP of millions of rows would take longer than the model's training
+    test = _rows_since(
+        settings,
+        list(champion_model.features),
+        champion_model.test_start,
+        [],
+        max_rows=SHAP_MAX_ROWS,
+    )
     ranked = importance(model.members, test, list(champion_model.features))
     context.log.info(
         f"v{champion_model.version}: mean daily rank IC {series['rank_ic'].mean():.4f}, "

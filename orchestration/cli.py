@@ -209,6 +209,13 @@ def run(
         help="Build only ASSET and what it depends on (for example training_set: the data "
         "half), not the whole graph.",
     ),
+    start_from: str | None = typer.Option(
+        None,
+        "--from",
+        metavar="ASSET",
+        help="Build only ASSET and what depends on it, on its inputs as last built (for "
+        "example model_zoo: retrain and backtest on the data already in the home).",
+    ),
     profile: bool = PROFILE_OPTION,
     verbose: bool = VERBOSE_OPTION,
     keep_runs: int = KEEP_RUNS_OPTION,
@@ -216,11 +223,19 @@ def run(
     """Materialize the whole graph for the configured range and print the results."""
     from orchestration.jobs import BUILD_JOB_NAME
 
+    scope = " and ".join(
+        part
+        for part in (
+            f"what {until} depends on" if until else None,
+            f"what depends on {start_from}" if start_from else None,
+        )
+        if part
+    )
     settings, result = _execute(
         BUILD_JOB_NAME,
-        "planning one run over every business day and "
-        + (f"what {until} depends on" if until else "everything downstream"),
+        "planning one run over every business day and " + (scope or "everything downstream"),
         until=until,
+        start_from=start_from,
         profile=profile,
         verbose=verbose,
         keep_runs=keep_runs,
@@ -256,6 +271,7 @@ def _execute(
     *,
     last_days: int | None = None,
     until: str | None = None,
+    start_from: str | None = None,
     profile: bool,
     verbose: bool,
     keep_runs: int,
@@ -306,6 +322,7 @@ def _execute(
                 job_name,
                 last_days=last_days,
                 until=until,
+                start_from=start_from,
                 run_config=run_config,
             )
     except ValueError as exc:
@@ -428,6 +445,10 @@ def summary_tables(warehouse_path: Path, backtest_id: str, zoo_version: str) -> 
 
 
 def _print_summary(settings: Settings, result: ExecuteInProcessResult) -> None:
+    """The backtest and the zoo of this run, when it built both (`--from` may skip the zoo)."""
+    built = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    if not {"backtest", "model_zoo"} <= built:
+        return
     (backtest,) = result.asset_materializations_for_node("backtest")
     (zoo,) = result.asset_materializations_for_node("model_zoo")
     backtest_id = str(backtest.metadata["backtest_id"].value)

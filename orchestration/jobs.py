@@ -122,23 +122,35 @@ def execute_over_days(
     last_days: int | None = None,
     run_config: Mapping[str, Any] | None = None,
     until: str | None = None,
+    start_from: str | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Run a job in this process over every partition (or the `last_days` newest), as one run;
-    with `until`, only that asset of the job and what it depends on.
+    with `until`, only that asset of the job and what it depends on; with `start_from`,
+    only that asset and what depends on it (its upstream as last materialized).
 
     The raw bars use a single-run backfill policy, so the whole range is one step that
     reads the source once, followed by one dbt build and one pass over the rest.
     """
     job = defs.resolve_job_def(job_name)
+    in_job = job.asset_layer.selected_asset_keys
+    graph = defs.resolve_asset_graph()
     selection = None
-    if until is not None:
-        in_job = job.asset_layer.selected_asset_keys
-        target = dg.AssetKey.from_user_string(until)
+    for option, asset, direction in (
+        ("--until", until, "upstream"),
+        ("--from", start_from, "downstream"),
+    ):
+        if asset is None:
+            continue
+        target = dg.AssetKey.from_user_string(asset)
         if target not in in_job:
             known = ", ".join(sorted(key.to_user_string() for key in in_job))
-            raise ValueError(f"--until {until}: no such asset in {job_name} (one of: {known})")
-        graph = defs.resolve_asset_graph()
-        selection = sorted(dg.AssetSelection.assets(target).upstream().resolve(graph) & set(in_job))
+            raise ValueError(f"{option} {asset}: no such asset in {job_name} (one of: {known})")
+        reached = getattr(dg.AssetSelection.assets(target), direction)().resolve(graph)
+        selection = (set(in_job) if selection is None else selection) & reached
+    if selection is not None and not selection:
+        raise ValueError(f"--from {start_from} --until {until}: no asset lies between them")
+    if selection is not None:
+        selection = sorted(selection)
     keys = job.partitions_def.get_partition_keys() if job.partitions_def else []
     if not keys:
         raise ValueError("the configured date range holds no business day")
