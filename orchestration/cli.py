@@ -7,7 +7,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -200,22 +200,27 @@ KEEP_RUNS_OPTION = typer.Option(
 )
 
 
+UNTIL_OPTION = typer.Option(
+    None,
+    "--until",
+    metavar="ASSET",
+    help="Build only ASSET and what it depends on (for example training_set: the data "
+    "half), not the whole graph. Repeatable.",
+)
+FROM_OPTION = typer.Option(
+    None,
+    "--from",
+    metavar="ASSET",
+    help="Build only ASSET and what depends on it, on its other inputs as last built "
+    "(for example model_zoo: retrain and backtest on the data already in the home). "
+    "Repeatable.",
+)
+
+
 @app.command()
 def run(
-    until: str | None = typer.Option(
-        None,
-        "--until",
-        metavar="ASSET",
-        help="Build only ASSET and what it depends on (for example training_set: the data "
-        "half), not the whole graph.",
-    ),
-    start_from: str | None = typer.Option(
-        None,
-        "--from",
-        metavar="ASSET",
-        help="Build only ASSET and what depends on it, on its inputs as last built (for "
-        "example model_zoo: retrain and backtest on the data already in the home).",
-    ),
+    until: list[str] | None = UNTIL_OPTION,
+    start_from: list[str] | None = FROM_OPTION,
     profile: bool = PROFILE_OPTION,
     verbose: bool = VERBOSE_OPTION,
     keep_runs: int = KEEP_RUNS_OPTION,
@@ -223,11 +228,12 @@ def run(
     """Materialize the whole graph for the configured range and print the results."""
     from orchestration.jobs import BUILD_JOB_NAME
 
+    until, start_from = until or [], start_from or []
     scope = " and ".join(
         part
         for part in (
-            f"what {until} depends on" if until else None,
-            f"what depends on {start_from}" if start_from else None,
+            f"what {', '.join(until)} depend{'s' if len(until) == 1 else ''} on" if until else None,
+            f"what depends on {', '.join(start_from)}" if start_from else None,
         )
         if part
     )
@@ -240,8 +246,7 @@ def run(
         verbose=verbose,
         keep_runs=keep_runs,
     )
-    if until is None:
-        _print_summary(settings, result)
+    _print_summary(settings, result)
 
 
 @app.command()
@@ -270,8 +275,8 @@ def _execute(
     announcement: str,
     *,
     last_days: int | None = None,
-    until: str | None = None,
-    start_from: str | None = None,
+    until: Sequence[str] = (),
+    start_from: Sequence[str] = (),
     profile: bool,
     verbose: bool,
     keep_runs: int,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -121,36 +121,38 @@ def execute_over_days(
     job_name: str = BUILD_JOB_NAME,
     last_days: int | None = None,
     run_config: Mapping[str, Any] | None = None,
-    until: str | None = None,
-    start_from: str | None = None,
+    until: Sequence[str] = (),
+    start_from: Sequence[str] = (),
 ) -> dg.ExecuteInProcessResult:
     """Run a job in this process over every partition (or the `last_days` newest), as one run;
-    with `until`, only that asset of the job and what it depends on; with `start_from`,
-    only that asset and what depends on it (its upstream as last materialized).
+    with `until`, only those assets of the job and what they depend on; with
+    `start_from`, only those assets and what depends on them (their other inputs as last
+    materialized); with both, the assets between them.
 
     The raw bars use a single-run backfill policy, so the whole range is one step that
     reads the source once, followed by one dbt build and one pass over the rest.
     """
     job = defs.resolve_job_def(job_name)
-    in_job = job.asset_layer.selected_asset_keys
+    in_job = set(job.asset_layer.selected_asset_keys)
     graph = defs.resolve_asset_graph()
-    selection = None
-    for option, asset, direction in (
+    selection = set(in_job)
+    for option, assets, direction in (
         ("--until", until, "upstream"),
         ("--from", start_from, "downstream"),
     ):
-        if asset is None:
-            continue
-        target = dg.AssetKey.from_user_string(asset)
-        if target not in in_job:
-            known = ", ".join(sorted(key.to_user_string() for key in in_job))
-            raise ValueError(f"{option} {asset}: no such asset in {job_name} (one of: {known})")
-        reached = getattr(dg.AssetSelection.assets(target), direction)().resolve(graph)
-        selection = (set(in_job) if selection is None else selection) & reached
-    if selection is not None and not selection:
-        raise ValueError(f"--from {start_from} --until {until}: no asset lies between them")
-    if selection is not None:
-        selection = sorted(selection)
+        reached: set[dg.AssetKey] = set()
+        for asset in assets:
+            target = dg.AssetKey.from_user_string(asset)
+            if target not in in_job:
+                known = ", ".join(sorted(key.to_user_string() for key in in_job))
+                raise ValueError(f"{option} {asset}: no such asset in {job_name} (one of: {known})")
+            reached |= getattr(dg.AssetSelection.assets(target), direction)().resolve(graph)
+        if assets:
+            selection &= reached
+    if not selection:
+        raise ValueError(
+            f"--from {' '.join(start_from)} --until {' '.join(until)}: no asset lies between them"
+        )
     keys = job.partitions_def.get_partition_keys() if job.partitions_def else []
     if not keys:
         raise ValueError("the configured date range holds no business day")
@@ -159,7 +161,7 @@ def execute_over_days(
     return job.execute_in_process(
         instance=instance,
         tags=partition_range_tags(keys),
-        asset_selection=selection,
+        asset_selection=None if selection == in_job else sorted(selection),
         run_config=dict(run_config or {}),
         raise_on_error=False,
     )

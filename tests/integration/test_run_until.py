@@ -51,7 +51,9 @@ def test_from_builds_the_asset_and_its_downstream_on_the_built_inputs(tmp_path: 
     assert "fct_features" not in {row[0] for row in listed}
     # the bars were read, not ingested again
     assert {p: p.stat().st_mtime_ns for p in raw} == raw
-    nothing = _run(tmp_path, "--from", "backtest", "--until", "training_set")
+    nothing = _run(
+        tmp_path, "--from", "backtest", "--until", "training_set", "--until", "stg_ohlcv"
+    )
     assert nothing.returncode == 2
     assert "no asset lies between them" in nothing.stderr
 
