@@ -15,7 +15,6 @@ planning, event writes, dbt's start-up.
   planning must not grow with the history). The checkout's dbt project is parsed
   before (in another home, as by any earlier run of this version of the project): a
   new home copies that manifest and parses its own profile beside the first steps.
-- code_location_load: importing the code location over a bare `import dagster` (<= 2.0).
 - peak_rss_full_build: the largest process's peak RSS during the full build, in GiB,
   over the 8 GiB budget (<= 1.0).
 """
@@ -34,7 +33,6 @@ from pathlib import Path
 
 from bench.harness import BenchResult, compare
 
-ROOT = Path(__file__).resolve().parent.parent
 ALPHADAG = str(Path(sys.executable).parent / "alphadag")
 GIB = 1024**3
 # The universe of the full-size run (the history is always ten years of business days,
@@ -65,20 +63,6 @@ def _alphadag(args: list[str], env: dict[str, str]) -> dict:
     return profile
 
 
-def _import_seconds(module: str, env: dict[str, str], repeat: int = 3) -> float:
-    timings = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-c", f"import {module}"],
-            check=True,
-            cwd=ROOT,
-            env={**os.environ, **env},
-        )
-        timings.append(time.perf_counter() - started)
-    return min(timings)
-
-
 def _steps(profile: dict) -> str:
     return ", ".join(f"{s['step']} {s['wall']:.0f}s" for s in profile["steps"])
 
@@ -90,23 +74,6 @@ def run(quick: bool) -> list[BenchResult]:
         else (SYMBOLS, "2015-01-01", "2024-12-30", "2024-12-31")
     )
     results = []
-    with tempfile.TemporaryDirectory(prefix="alphadag-bench-prepare-") as scratch:
-        # the checkout's parsed dbt project, as after any earlier run of this version of
-        # it; the code location is loaded in that home (first: it is quick)
-        prepared = {"ALPHADAG_HOME": scratch}
-        subprocess.run([ALPHADAG, "prepare"], env={**os.environ, **prepared}, check=True)
-        dagster_import = _import_seconds("dagster", prepared)
-        definitions_import = _import_seconds("orchestration.definitions", prepared)
-    results.append(
-        compare(
-            "code_location_load",
-            candidate_seconds=definitions_import,
-            baseline="python -c 'import dagster'",
-            baseline_seconds=dagster_import,
-            goal=2.0,
-            detail="a fresh interpreter each time, fastest of 3, in a prepared home",
-        )
-    )
     with tempfile.TemporaryDirectory(prefix="alphadag-bench-") as home:
         env = {
             "ALPHADAG_HOME": home,
