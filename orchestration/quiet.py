@@ -29,9 +29,27 @@ def quiet_libraries() -> None:
     # "Copying partial_parse.msgpack", "Running dbt command") go through Dagster's
     # library logger; the assets' own messages go through context.log and stay.
     logging.getLogger("dagster.builtin").setLevel(logging.WARNING)
+    # The model is registered as a Python object on purpose (ml.tracking); MLflow's
+    # advice to log it from a file instead goes to the terminal through its own handler.
+    if not any(isinstance(f, _DropMessage) for f in logging.getLogger("mlflow.pyfunc").filters):
+        logging.getLogger("mlflow.pyfunc").addFilter(_DropMessage(PYFUNC_OBJECT_NOTICE))
     # Any other library warning goes where the libraries' printed output goes (the run's
     # output log while a run works), not between the progress lines.
     warnings.showwarning = _warning_to_stdout
+
+
+PYFUNC_OBJECT_NOTICE = "Passing a Python object as `python_model`"
+
+
+class _DropMessage(logging.Filter):
+    """Drops the records whose message contains ``fragment``."""
+
+    def __init__(self, fragment: str) -> None:
+        super().__init__()
+        self.fragment = fragment
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.fragment not in record.getMessage()
 
 
 def _warning_to_stdout(

@@ -35,6 +35,17 @@ def test_library_output_and_warnings_go_to_the_log(tmp_path: Path, capsys) -> No
 
 
 @pytest.mark.usefixtures("quiet")
+def test_mlflow_advice_on_python_models_is_dropped(caplog) -> None:
+    pyfunc = logging.getLogger("mlflow.pyfunc")
+    with caplog.at_level(logging.WARNING, logger="mlflow.pyfunc"):
+        pyfunc.warning("Passing a Python object as `python_model` causes it to be serialized")
+        pyfunc.warning("Model signature mismatch")
+    assert [r.getMessage() for r in caplog.records] == ["Model signature mismatch"]
+    quiet_libraries()  # again: still one filter
+    assert len(pyfunc.filters) == 1
+
+
+@pytest.mark.usefixtures("quiet")
 def test_dagster_dbt_notices_are_below_the_threshold() -> None:
     assert not logging.getLogger("dagster.builtin").isEnabledFor(logging.INFO)
     assert logging.getLogger("dagster.builtin").isEnabledFor(logging.WARNING)
