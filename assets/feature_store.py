@@ -1,7 +1,8 @@
 """Feast: the Parquet export Feast reads, the registry, training sets and online serving.
 
-feast is imported inside each asset: it costs seconds and must not slow down loading
-the definitions (`feature_repo.catalog` and `feature_repo.files` do not import it).
+feast (seconds), pandas and `feature_repo.files` (pandas, DuckDB, pyarrow) are imported
+inside each asset: they must not slow down loading the definitions, which read only
+`feature_repo.catalog` (no feast, no pandas).
 """
 
 import time
