@@ -115,8 +115,7 @@ def run(quick: bool) -> list[BenchResult]:
         with tempfile.TemporaryDirectory(prefix="alphadag-scale-") as home:
             measured = measure_parts(Path(home), env)
     stages = "; ".join(
-        f"{part} ({' '.join(PARTS[part])}): {', '.join(m.stages)}"
-        for part, m in measured.items()
+        f"{part} ({' '.join(PARTS[part])}): {', '.join(m.stages)}" for part, m in measured.items()
     )
     result = compare(
         "peak_rss_3000_symbols",
