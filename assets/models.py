@@ -1,7 +1,9 @@
 """The model zoo, the promotion gate, the champion's predictions, skill and signals.
 
 Domain code is imported inside the functions that run it: loading the definitions
-must not pay for pandas, numpy or the ml package's libraries.
+must not pay for pandas, numpy or the ml package's libraries. Their types are quoted
+in hints rather than deferred by ``from __future__ import annotations``, which would
+also turn each asset's ``context`` hint into a string, and Dagster refuses that.
 """
 
 import base64
