@@ -6,17 +6,14 @@ import json
 import math
 import os
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
-import pandas as pd
 from pydantic import Field
 
-from backtests.construction import PortfolioSpec
-from backtests.metrics import METRIC_NAMES
-from backtests.simulation import CostModel
-from backtests.study import GridSpec, StudyConfig
-from ml.training import LABEL_HORIZONS, scoring_label
+from backtests.config import CostModel, GridSpec, PortfolioSpec, StudyConfig
+from backtests.metric_names import METRIC_NAMES
+from ml.config import LABEL_HORIZONS, scoring_label
 from orchestration.settings import Settings
 from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
 
@@ -29,6 +26,9 @@ from .models import (
     walk_forward_predictions,
 )
 from .versions import source_version
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class BacktestConfig(dg.Config):
@@ -131,6 +131,8 @@ def backtest(
 ) -> dg.MaterializeResult:
     # numba compiles vectorbt's kernels on first use; a persistent cache skips that later.
     os.environ.setdefault("NUMBA_CACHE_DIR", str(settings.numba_cache_dir))
+    import pandas as pd
+
     from backtests.report import equity_curve_png, grid_heatmap_png, write_report
     from backtests.simulation import Market
     from backtests.study import price_baselines, run_study
@@ -253,7 +255,7 @@ def backtest(
 _COMPARE = ["sharpe", "cagr", "max_drawdown", "turnover", "exposure"]
 
 
-def _table(frame: pd.DataFrame, columns: list[str]) -> dg.MetadataValue:
+def _table(frame: "pd.DataFrame", columns: list[str]) -> dg.MetadataValue:
     shown = frame[[c for c in columns if c in frame.columns]].copy()
     for column in shown.columns:
         if shown[column].dtype.kind == "f":
@@ -267,8 +269,10 @@ def _png_md(png: bytes, title: str) -> dg.MetadataValue:
     )
 
 
-def _wide_scores(long: pd.DataFrame, champion: TrainedModel) -> dict[str, pd.DataFrame]:
+def _wide_scores(long: "pd.DataFrame", champion: TrainedModel) -> "dict[str, pd.DataFrame]":
     """Wide scores: the champion's (``model``) and each refitted baseline's."""
+    import pandas as pd
+
     if long.empty:
         raise ValueError(
             f"no walk-forward predictions of {champion.name} v{champion.version}; "
@@ -282,7 +286,7 @@ def _wide_scores(long: pd.DataFrame, champion: TrainedModel) -> dict[str, pd.Dat
     return out
 
 
-def _oracle_scores(settings: Settings, champion: TrainedModel) -> pd.DataFrame | None:
+def _oracle_scores(settings: Settings, champion: TrainedModel) -> "pd.DataFrame | None":
     """The simulator's expectation of the champion's label, wide; None for other sources."""
     if settings.source_spec.kind != "simulator":
         return None
@@ -295,8 +299,10 @@ def _oracle_scores(settings: Settings, champion: TrainedModel) -> pd.DataFrame |
     return oracle.pivot(index="date", columns="symbol", values=column)
 
 
-def _data_version(warehouse: Warehouse, scores: pd.DataFrame) -> str:
+def _data_version(warehouse: Warehouse, scores: "pd.DataFrame") -> str:
     """A digest of the bars and the scores (walk-forward and live) the backtest read."""
+    import pandas as pd
+
     bars = warehouse.query(
         "select bit_xor(hash(symbol, date, open, close, volume)) as bars from stg_ohlcv"
     ).iloc[0]["bars"]

@@ -1,22 +1,25 @@
 """Feast: the Parquet export Feast reads, the registry, training sets and online serving.
 
-feast is imported inside each asset: it costs seconds and must not slow down loading
-the definitions (`feature_repo.catalog` and `feature_repo.files` do not import it).
+feast (seconds), pandas and `feature_repo.files` (pandas, DuckDB, pyarrow) are imported
+inside each asset: they must not slow down loading the definitions, which read only
+`feature_repo.catalog` (no feast, no pandas).
 """
 
 import time
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from assets.market_data import RAW_OHLCV
 from feature_repo.catalog import definitions_version, export_sql, load_catalog
-from feature_repo.files import month_file, month_starts, newest_day_and_symbols, write_features
 from orchestration.partitions import raw_days_since
 from orchestration.settings import Settings
 from orchestration.warehouse import FEATURE_STORE_POOL, WAREHOUSE_POOL, Warehouse
 
 from .versions import source_version
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # The feature store assets run this module and feature_repo/.
 FEATURE_STORE_CODE = source_version("assets.feature_store", "feature_repo")
@@ -41,6 +44,10 @@ REGISTRY_RETRY_SECONDS = 5.0
 def feature_lake(
     context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]
 ) -> dg.MaterializeResult:
+    import pandas as pd
+
+    from feature_repo.files import month_file, month_starts
+
     warehouse = Warehouse(settings.warehouse_path)
     dataset = settings.features_dataset
     window = raw_days_since(context.instance, RAW_OHLCV, [context.asset_key])
@@ -130,13 +137,15 @@ def feast_apply(
 def training_set(
     context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]
 ) -> dg.MaterializeResult:
+    import pandas as pd
+
     from feature_repo.definitions import build_feature_repo
     from feature_repo.store import open_store
     from feature_repo.training import build_training_set
 
     repo = build_feature_repo(settings.features_dir)
 
-    def progress(index: int, count: int, frame: pd.DataFrame) -> None:
+    def progress(index: int, count: int, frame: "pd.DataFrame") -> None:
         context.log.info(
             f"batch {index + 1}/{count}: {len(frame)} label rows through {repo.service.name}, "
             f"{frame['date'].min():%Y-%m-%d} .. {frame['date'].max():%Y-%m-%d}"
@@ -193,6 +202,7 @@ def online_features(
     context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]
 ) -> dg.MaterializeResult:
     from feature_repo.definitions import build_feature_repo
+    from feature_repo.files import newest_day_and_symbols
     from feature_repo.store import materialize_latest, open_store
 
     last_day, _ = newest_day_and_symbols(settings.features_dataset)
@@ -222,6 +232,7 @@ def latest_features(
     context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]
 ) -> dg.MaterializeResult:
     from feature_repo.definitions import build_feature_repo
+    from feature_repo.files import newest_day_and_symbols, write_features
     from feature_repo.store import online_features as read_online
     from feature_repo.store import open_store
 

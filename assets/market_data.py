@@ -10,25 +10,20 @@ downstream asset of the run, so nothing bad reaches the features.
 import hashlib
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 from pydantic import Field
 
-from ingest.ingestion import SOURCE_ORIGIN, IngestReport, ingest_bars
-from ingest.lake import read_bars, write_oracle, write_rejected_files
-from ingest.quality import (
-    ANOMALY_LOOKBACK_DAYS,
-    CHECK_REASONS,
-    ERROR_CHECKS,
-    WARNING_CHECKS,
-    find_anomalies,
-    validate_bars,
-)
-from ingest.sources import load_source, read_bars_file
+from ingest.checks import CHECK_REASONS, ERROR_CHECKS, WARNING_CHECKS
 from orchestration.settings import Settings
 
 from .versions import source_version
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ingest.ingestion import IngestReport
 
 RAW_OHLCV = dg.AssetKey("raw_ohlcv")
 
@@ -77,6 +72,13 @@ def build_raw_ohlcv(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinit
         config: RawOhlcvConfig,
         settings: dg.ResourceParam[Settings],
     ):
+        import pandas as pd
+
+        from ingest.ingestion import SOURCE_ORIGIN, ingest_bars
+        from ingest.lake import read_bars, write_oracle, write_rejected_files
+        from ingest.quality import ANOMALY_LOOKBACK_DAYS, find_anomalies, validate_bars
+        from ingest.sources import load_source, read_bars_file
+
         days = [date.fromisoformat(key) for key in context.partition_keys]
         today = date.today()
         quarantine_root = settings.home / "quarantine"
@@ -174,19 +176,21 @@ def build_raw_ohlcv(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinit
     return raw_ohlcv
 
 
-def _content_version(bars: pd.DataFrame) -> str:
+def _content_version(bars: "pd.DataFrame") -> str:
     """A hash of the rows, whatever their order."""
+    import pandas as pd
+
     rows = bars.sort_values(["symbol", "date"]).reset_index(drop=True)
     hashed = pd.util.hash_pandas_object(rows, index=False).to_numpy()
     return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
 
 
-def _quarantined_for(check: str, report: IngestReport) -> int:
+def _quarantined_for(check: str, report: "IngestReport") -> int:
     return sum(report.counts.get(reason, 0) for reason in CHECK_REASONS[check])
 
 
 def _metadata(
-    report: IngestReport, days: list[date], settings: Settings, stored: pd.DataFrame
+    report: "IngestReport", days: list[date], settings: Settings, stored: "pd.DataFrame"
 ) -> dict[str, object]:
     return {
         "source": settings.source,

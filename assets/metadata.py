@@ -12,7 +12,7 @@ import math
 
 import dagster as dg
 
-from backtests.metrics import PERCENT_METRICS
+from backtests.metric_names import PERCENT_METRICS
 
 # Keys whose values are fractions of a whole, shown as percentages.
 PERCENT_KEYS = PERCENT_METRICS | {"hit_rate"}

@@ -1,4 +1,10 @@
-"""The model zoo, the promotion gate, the champion's predictions, skill and signals."""
+"""The model zoo, the promotion gate, the champion's predictions, skill and signals.
+
+Domain code is imported inside the functions that run it: loading the definitions
+must not pay for pandas, numpy or the ml package's libraries. Their types are quoted
+in hints rather than deferred by ``from __future__ import annotations``, which would
+also turn each asset's ``context`` hint into a string, and Dagster refuses that.
+"""
 
 import base64
 import hashlib
@@ -8,21 +14,12 @@ import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import numpy as np
-import pandas as pd
 from pydantic import Field
 
-from feature_repo.files import feature_service_of
-from ingest.lake import read_oracle
-from ml.dataset import ParquetRows, feature_names, read_columns, read_training_rows
-from ml.gate import DEFAULT_MARGIN
-from ml.metrics import ic_summary
-from ml.models import LABEL_PREFIX
-from ml.splits import date_stratified_sample
-from ml.training import LABEL_HORIZONS, ZooConfig, round_rows, scoring_label
-from ml.tuning import SEARCH_SPACES
+from ml.config import DEFAULT_MARGIN, LABEL_HORIZONS, ZooConfig, scoring_label
 from orchestration.project import ROOT
 from orchestration.settings import Settings
 from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
@@ -30,6 +27,10 @@ from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
 from .feature_store import training_set
 from .metadata import number
 from .versions import source_version
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 MODEL_NAME = "alphadag_ranker"
 # Bump when the training procedure changes, so a retrain registers a new version.
@@ -103,12 +104,6 @@ class TrainedModel:
         return scoring_label(self.target)
 
 
-def feature_columns(frame: pd.DataFrame) -> list[str]:
-    return [
-        c for c in frame.columns if c not in ("symbol", "date") and not c.startswith(LABEL_PREFIX)
-    ]
-
-
 def _git_commit() -> str:
     try:
         out = subprocess.run(
@@ -140,7 +135,7 @@ def registered_model(name: str, version: str) -> TrainedModel:
     )
 
 
-def _zoo_table(zoo: pd.DataFrame) -> dg.TableMetadataValue:
+def _zoo_table(zoo: "pd.DataFrame") -> dg.TableMetadataValue:
     columns = [
         "candidate",
         "cv_rank_ic",
@@ -168,7 +163,7 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
-def _oracle_values(settings: Settings, keys: pd.DataFrame, label: str) -> np.ndarray | None:
+def _oracle_values(settings: Settings, keys: "pd.DataFrame", label: str) -> "np.ndarray | None":
     """The simulator's oracle of ``label`` for each row of ``keys`` (symbol, date), None
     when the source has none.
 
@@ -176,6 +171,10 @@ def _oracle_values(settings: Settings, keys: pd.DataFrame, label: str) -> np.nda
     label (same horizon, same timing as ``fct_labels``) given the simulator's state at the
     close of t, the information the features are computed from. Other sources have none.
     """
+    import pandas as pd
+
+    from ingest.lake import read_oracle
+
     if settings.source_spec.kind != "simulator":
         return None
     oracle = read_oracle(settings.lake_dir)
@@ -194,10 +193,12 @@ def _oracle_values(settings: Settings, keys: pd.DataFrame, label: str) -> np.nda
 
 
 def _with_oracle(
-    settings: Settings, frame: pd.DataFrame, label: str
-) -> tuple[pd.DataFrame, str | None]:
+    settings: Settings, frame: "pd.DataFrame", label: str
+) -> "tuple[pd.DataFrame, str | None]":
     """``frame`` with the simulator's oracle of ``label`` as column ``oracle`` (see
     ``_oracle_values``)."""
+    import pandas as pd
+
     values = _oracle_values(settings, frame, label)
     if values is None:
         return frame, None
@@ -217,9 +218,15 @@ def _rows_since(
     start: str,
     columns: list[str],
     max_rows: int | None = None,
-) -> pd.DataFrame:
+) -> "pd.DataFrame":
     """The training set's rows dated ``start`` or later, with float32 features; above
     ``max_rows``, a sample of them by date (``date_stratified_sample``, seed 0)."""
+    import numpy as np
+    import pandas as pd
+
+    from ml.dataset import read_columns, read_training_rows
+    from ml.splits import date_stratified_sample
+
     path = settings.training_set_path
     dates = read_columns(path, ["date"])["date"]
     rows = np.flatnonzero((dates >= pd.Timestamp(start)).to_numpy())
@@ -229,10 +236,12 @@ def _rows_since(
 
 
 def _round_frame(
-    settings: Settings, features: list[str], rows: np.ndarray, target: str
-) -> tuple[pd.DataFrame, str | None]:
+    settings: Settings, features: list[str], rows: "np.ndarray", target: str
+) -> "tuple[pd.DataFrame, str | None]":
     """The rows a round uses: float32 features, the target and its scoring label, and the
     oracle (added in place: the frame is the round's only copy)."""
+    from ml.dataset import read_training_rows
+
     label = scoring_label(target)
     frame = read_training_rows(
         settings.training_set_path,
@@ -264,13 +273,18 @@ def _round_frame(
 def model_zoo(
     context: dg.AssetExecutionContext, config: ModelConfig, settings: dg.ResourceParam[Settings]
 ) -> dg.Output[TrainedModel]:
+    import pandas as pd
+
+    from feature_repo.files import feature_service_of
+    from ml.dataset import feature_names, read_columns
     from ml.tracking import (
         configure_mlflow,
         find_model_version,
         flatten_params,
         log_and_register,
     )
-    from ml.training import train_zoo
+    from ml.training import round_rows, train_zoo
+    from ml.tuning import SEARCH_SPACES
 
     zoo_config = ZooConfig(
         target=config.target,
@@ -411,6 +425,8 @@ def champion_model(
     settings: dg.ResourceParam[Settings],
     model_zoo: TrainedModel,
 ) -> dg.Output[TrainedModel]:
+    import pandas as pd
+
     from ml.gate import decide
     from ml.tracking import (
         CHALLENGER,
@@ -551,8 +567,10 @@ def _stored_walk_forward(
     warehouse: Warehouse,
     champion: TrainedModel,
     fingerprint: str,
-) -> pd.DataFrame | None:
+) -> "pd.DataFrame | None":
     """The stored rows, when the last materialization had this fingerprint (None otherwise)."""
+    import pandas as pd
+
     event = context.instance.get_latest_materialization_event(context.asset_key)
     metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
     if "fingerprint" not in metadata or metadata["fingerprint"].value != fingerprint:
@@ -587,7 +605,10 @@ def walk_forward_predictions(
     settings: dg.ResourceParam[Settings],
     champion_model: TrainedModel,
 ) -> dg.MaterializeResult:
+    import pandas as pd
+
     from ml import walk_forward
+    from ml.dataset import ParquetRows
     from ml.tracking import configure_mlflow, run_params
 
     configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
@@ -677,7 +698,7 @@ def walk_forward_predictions(
     )
 
 
-def champion_scores(warehouse: Warehouse, champion: TrainedModel) -> pd.DataFrame:
+def champion_scores(warehouse: Warehouse, champion: TrainedModel) -> "pd.DataFrame":
     """The scores a book of ``champion`` is built from: its walk-forward predictions
     (symbol, date, candidate, prediction; baselines included), extended by its live
     scores, the `predictions` rows `signals` stores each night for the dates after the
@@ -721,6 +742,10 @@ def model_metrics(
     settings: dg.ResourceParam[Settings],
     champion_model: TrainedModel,
 ) -> dg.MaterializeResult:
+    import pandas as pd
+
+    from ml.metrics import ic_summary
+
     warehouse = Warehouse(settings.warehouse_path)
     scored = warehouse.query(
         f"""
@@ -798,7 +823,10 @@ def signals(
     settings: dg.ResourceParam[Settings],
     champion_model: TrainedModel,
 ) -> dg.MaterializeResult:
-    from backtests.construction import PortfolioSpec, held_after, spec_book
+    import pandas as pd
+
+    from backtests.config import PortfolioSpec
+    from backtests.construction import held_after, spec_book
     from ml.tracking import configure_mlflow, load_model
 
     configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
@@ -874,7 +902,7 @@ def _png_md(png: bytes, title: str) -> dg.MetadataValue:
     )
 
 
-def _table(frame: pd.DataFrame) -> dg.TableMetadataValue:
+def _table(frame: "pd.DataFrame") -> dg.TableMetadataValue:
     records = [
         dg.TableRecord(
             {k: (_finite_or_none(v) if isinstance(v, float) else v) for k, v in r.items()}

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
+
+from backtests.config import PortfolioSpec
 
 __all__ = [
     "PortfolioSpec",
@@ -42,59 +42,6 @@ __all__ = [
 ]
 
 TRADING_DAYS = 252
-
-
-@dataclass(frozen=True)
-class PortfolioSpec:
-    """How scores become a book. Frozen: derive variants with :func:`dataclasses.replace`.
-
-    Attributes:
-        top_k: names per side (long-only holds ``top_k`` names; long-short holds
-            ``top_k`` long and ``top_k`` short).
-        long_short: dollar-neutral long-short book (half the gross on each side)
-            instead of long-only.
-        rebalance_every: trading days between rebalances, counted from the first
-            scored date; match it to the label's horizon.
-        n_drop: holding buffer; a held name is kept while its rank is better than
-            ``top_k + n_drop``.
-        weighting: ``equal`` or ``inverse_vol`` (weights proportional to the inverse of
-            each name's trailing volatility) within each side.
-        vol_target: annualized volatility the book is scaled to (ex ante, from its
-            trailing returns at the decided weights), capped by ``max_gross``; None
-            keeps the gross at ``max_gross``.
-        vol_window: trading days of the trailing volatility estimates.
-        max_position: largest absolute weight of one name; what a cap removes stays in
-            cash.
-        max_gross: largest sum of absolute weights (1.0: no leverage).
-    """
-
-    top_k: int = 10
-    long_short: bool = False
-    rebalance_every: int = 5
-    n_drop: int = 5
-    weighting: Literal["equal", "inverse_vol"] = "equal"
-    vol_target: float | None = None
-    vol_window: int = 63
-    max_position: float = 1.0
-    max_gross: float = 1.0
-
-    def __post_init__(self) -> None:
-        for name in ("top_k", "rebalance_every", "vol_window"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if isinstance(self.n_drop, bool) or not isinstance(self.n_drop, int) or self.n_drop < 0:
-            raise ValueError(f"n_drop must be an integer >= 0, got {self.n_drop!r}")
-        if self.weighting not in ("equal", "inverse_vol"):
-            raise ValueError(f"weighting must be 'equal' or 'inverse_vol', got {self.weighting!r}")
-        for name in ("max_position", "max_gross"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-        if self.vol_target is not None and not (
-            math.isfinite(self.vol_target) and self.vol_target > 0
-        ):
-            raise ValueError(f"vol_target must be finite and > 0, got {self.vol_target!r}")
 
 
 def rebalance_rows(scores: np.ndarray, every: np.ndarray) -> np.ndarray:

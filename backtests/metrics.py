@@ -31,6 +31,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from backtests.metric_names import METRIC_NAMES, PERCENT_METRICS
 from ml.metrics import hac_t_stat
 
 __all__ = [
@@ -52,47 +53,6 @@ __all__ = [
 
 TRADING_DAYS = 252
 """Trading days per year used to annualize every statistic."""
-
-METRIC_NAMES: tuple[str, ...] = (
-    "total_return",
-    "cagr",
-    "volatility",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "max_drawdown",
-    "win_rate",
-    "profit_factor",
-    "turnover",
-    "var_95",
-    "cvar_95",
-    "psr",
-    "deflated_sharpe",
-    "n_trials",
-    "benchmark_sharpe",
-    "max_drawdown_duration",
-    "exposure",
-    "beta",
-    "alpha",
-    "information_ratio",
-    "excess_return_t",
-)
-"""Keys of :func:`performance_summary`, in the column order of ``backtest_metrics``."""
-
-PERCENT_METRICS = frozenset(
-    {
-        "total_return",
-        "cagr",
-        "volatility",
-        "max_drawdown",
-        "win_rate",
-        "var_95",
-        "cvar_95",
-        "exposure",
-        "alpha",
-    }
-)
-"""The metrics that are fractions of a whole: shown as percentages."""
 
 _EULER_GAMMA = 0.5772156649015329
 # Below this a standard deviation is treated as zero: a constant series computed in

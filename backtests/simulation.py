@@ -29,18 +29,16 @@ to 1e-9 on total return, which is how this module is tested and benchmarked.
 from __future__ import annotations
 
 import gc
-import math
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from backtests.config import CostModel, Execution
 from backtests.construction import trailing_volatility
 
 __all__ = ["CostModel", "Market", "OrderPlan", "Simulation", "plan_orders", "simulate"]
 
-Execution = Literal["open", "close"]
 ADV_WINDOW = 20
 """Trading days of the average dollar volume the impact is measured against."""
 VOL_WINDOW = 20
@@ -48,47 +46,6 @@ VOL_WINDOW = 20
 # vectorbt runs at most this many cells (dates x configurations x symbols) per call;
 # larger grids are cut into chunks of configurations to bound memory.
 MAX_CELLS = 20_000_000
-_SLIPPAGE_TERMS = ("slippage_bps", "slippage_vol_mult", "impact_coef")
-
-
-@dataclass(frozen=True)
-class CostModel:
-    """Trading costs. Frozen: derive variants with :meth:`scaled` or :func:`dataclasses.replace`.
-
-    Attributes:
-        commission_bps: broker commission per side, bps of traded notional.
-        commission_per_share: commission per share traded (currency).
-        slippage_bps: fixed slippage per side, bps of the price.
-        slippage_vol_mult: extra slippage as a multiple of the name's trailing daily
-            volatility (0.1 adds 20 bps for a name moving 2% a day).
-        impact_coef: extra slippage per unit of participation, the traded notional over
-            the 20-day average dollar volume (0.1 adds 1 bp at 0.1% of a day's volume).
-        borrow_bps: annual fee on short notional, bps.
-    """
-
-    commission_bps: float = 5.0
-    commission_per_share: float = 0.0
-    slippage_bps: float = 5.0
-    slippage_vol_mult: float = 0.0
-    impact_coef: float = 0.0
-    borrow_bps: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in self.__dataclass_fields__:
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-
-    def scaled(self, factor: float) -> CostModel:
-        """Every trading cost (not the borrow fee) multiplied by ``factor``."""
-        return self._times(("commission_bps", "commission_per_share", *_SLIPPAGE_TERMS), factor)
-
-    def with_slippage_scaled(self, factor: float) -> CostModel:
-        """Every slippage term multiplied by ``factor`` (the slippage stress tests)."""
-        return self._times(_SLIPPAGE_TERMS, factor)
-
-    def _times(self, names: tuple[str, ...], factor: float) -> CostModel:
-        return replace(self, **{name: getattr(self, name) * factor for name in names})
 
 
 @dataclass(frozen=True)

@@ -19,22 +19,21 @@ costs, so every number is comparable with every other:
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
+from backtests.config import GridSpec, StudyConfig
 from backtests.construction import (
-    PortfolioSpec,
     book_weights,
     rebalance_rows,
     select_members,
     spec_book,
 )
 from backtests.metrics import performance_summary, sharpe_ratio
-from backtests.simulation import CostModel, Execution, Market, Simulation, simulate
+from backtests.simulation import Market, Simulation, simulate
 from backtests.stress import BEAR, RANGE_BOUND, flash_crash, market_regimes
 
 __all__ = [
@@ -48,29 +47,7 @@ __all__ = [
 
 BENCHMARK = "buy_and_hold"
 MOMENTUM_LOOKBACK, MOMENTUM_SKIP, REVERSAL_LOOKBACK = 252, 21, 5
-
-
-@dataclass(frozen=True)
-class GridSpec:
-    """The sensitivity grid: every combination of these values (the model's scores)."""
-
-    top_k: tuple[int, ...] = (5, 10, 15, 20, 30)
-    rebalance_every: tuple[int, ...] = (1, 5, 10, 21)
-    cost_scale: tuple[float, ...] = (0.0, 1.0, 2.0)
-    n_drop: tuple[int, ...] = (0, 5)
-
-    def configurations(self) -> pd.DataFrame:
-        rows = itertools.product(self.top_k, self.rebalance_every, self.cost_scale, self.n_drop)
-        return pd.DataFrame(rows, columns=["top_k", "rebalance_every", "cost_scale", "n_drop"])
-
-
-@dataclass(frozen=True)
-class StudyConfig:
-    spec: PortfolioSpec = field(default_factory=PortfolioSpec)
-    costs: CostModel = field(default_factory=CostModel)
-    execution: Execution = "open"
-    init_cash: float = 1_000_000.0
-    grid: GridSpec = field(default_factory=GridSpec)
+DEFAULT_STUDY = StudyConfig()  # frozen: one instance serves as every default
 
 
 @dataclass
@@ -99,7 +76,7 @@ def run_study(
     market: Market,
     scores: Mapping[str, pd.DataFrame],
     model: str,
-    config: StudyConfig = StudyConfig(),  # frozen
+    config: StudyConfig = DEFAULT_STUDY,
     *,
     oracle: pd.DataFrame | None = None,
     test_start: pd.Timestamp | None = None,
@@ -230,7 +207,9 @@ def run_grid(
     period: Market, scores: np.ndarray, config: StudyConfig, returns: np.ndarray
 ) -> pd.DataFrame:
     """The sensitivity grid on ``scores``: every configuration in one simulation."""
-    table = config.grid.configurations()
+    table = pd.DataFrame(
+        config.grid.configurations(), columns=["top_k", "rebalance_every", "cost_scale", "n_drop"]
+    )
     rebalance = rebalance_rows(scores, table["rebalance_every"].to_numpy())
     members = select_members(
         scores, table["top_k"].to_numpy(), table["n_drop"].to_numpy(), rebalance

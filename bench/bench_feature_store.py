@@ -25,7 +25,8 @@ import pandas as pd
 
 from bench.harness import BenchResult, best_of, compare
 from feature_repo.catalog import load_catalog
-from feature_repo.files import features_dataset, write_month_files
+from feature_repo.files import write_month_files
+from feature_repo.layout import features_dataset
 
 N_SYMBOLS = 500
 # Online: once a night for the universe, so latency matters little; within 30x of a

@@ -16,16 +16,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+# re-exported: feature_repo.sources (a Feast definition file, hashed into their version)
+# imports it from here
+from feature_repo.layout import features_dataset as features_dataset
+
 FEATURE_SERVICE_KEY = b"alphadag.feature_service"
-# fct_features for Feast: one Parquet file per calendar month (`fct_features/2023-01.parquet`),
-# so a nightly run rewrites the month of its new day, never the whole history. Not
-# `month=...` folders: DuckDB would read those as a hive partition column.
-FEATURES_DATASET = "fct_features"
-
-
-def features_dataset(features_dir: Path) -> Path:
-    """The folder of the monthly export files."""
-    return features_dir / FEATURES_DATASET
 
 
 def month_file(dataset: Path, month: date) -> Path:

@@ -49,6 +49,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from ingest.checks import ERROR_CHECKS
 from ingest.schema import ADJ_CLOSE, BAR_COLUMNS, PRICE_COLUMNS
 
 REASONS = (
@@ -69,38 +70,6 @@ SYMBOL_PATTERN = r"[A-Za-z0-9^=_\-][A-Za-z0-9.^=_\-]{0,31}"
 MAX_PRICE = 1e9
 MAX_VOLUME = 1e13
 MAX_JUMP = 100.0
-
-ERROR_CHECKS: dict[str, str] = {
-    "columns_and_types": "required columns present, typed, and not null",
-    "positive_prices": "open, high, low, close (and adj_close) > 0",
-    "high_is_highest": "high >= max(open, close, low)",
-    "low_is_lowest": "low <= min(open, close)",
-    "non_negative_volume": "volume >= 0",
-    "unique_symbol_date": "one row per (symbol, date)",
-    "business_dates": "no bar dated in the future or on a weekend",
-    "plausible_values": "ticker-like symbols, prices <= 1e9, volumes <= 1e13",
-}
-"""Blocking checks (name -> what it asserts), each backed by GX expectations."""
-
-CHECK_REASONS: dict[str, tuple[str, ...]] = {
-    "columns_and_types": ("missing_value",),
-    "positive_prices": ("non_positive_price",),
-    "high_is_highest": ("high_below_max",),
-    "low_is_lowest": ("low_above_min",),
-    "non_negative_volume": ("negative_volume",),
-    "unique_symbol_date": ("duplicate_key",),
-    "business_dates": ("future_date", "weekend_date"),
-    "plausible_values": ("invalid_symbol", "implausible_value", "implausible_jump"),
-}
-"""The quarantine reasons that each blocking check stands for."""
-
-WARNING_CHECKS: dict[str, str] = {
-    "large_returns": "close-to-close return beyond the threshold",
-    "stale_prices": "close unchanged for many consecutive bars",
-    "gaps": "many business days missing between two bars of a symbol",
-}
-"""Non-blocking checks (name -> what it flags)."""
-
 
 ANOMALY_LOOKBACK_DAYS = 14
 """Calendar days read before the first reviewed day, so that its return and its gap

@@ -16,12 +16,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from ml.config import DEFAULT_MARGIN
 from ml.metrics import daily_ic, hac_t_stat
 
 __all__ = ["DEFAULT_MARGIN", "GateDecision", "decide"]
-
-DEFAULT_MARGIN = 0.005
-"""Rank IC the challenger must add over the champion to be promoted."""
 
 
 @dataclass(frozen=True)

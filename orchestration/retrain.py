@@ -20,7 +20,6 @@ import json
 from dataclasses import asdict, dataclass
 
 import dagster as dg
-import pandas as pd
 
 from orchestration.settings import Settings
 
@@ -61,6 +60,8 @@ def retrain_reasons(
 
     Raises LookupError when there is no champion or no training set yet.
     """
+    import pandas as pd
+
     from assets.models import MODEL_NAME, registered_model
     from ml.monitoring import feature_psi, rolling_live_ic
     from ml.tracking import CHAMPION, configure_mlflow, get_alias_version, load_model

@@ -13,9 +13,7 @@ from datetime import date
 import dagster as dg
 
 from ingest.inbox import archive, archived_copy, content_hash, pending_files, reject
-from ingest.ingestion import partition_day
-from ingest.lake import stored_symbols
-from ingest.sources import DIRECTORY_KINDS, load_source, read_bars_file
+from ingest.source_spec import DIRECTORY_KINDS
 from orchestration.jobs import partition_range_tags
 from orchestration.settings import Settings
 
@@ -58,6 +56,9 @@ def build_inbox_sensor(
         ),
     )
     def inbox(context: dg.SensorEvaluationContext):
+        from ingest.ingestion import partition_day
+        from ingest.sources import read_bars_file
+
         inbox_dir = settings.home / "inbox"
         requested = 0
         for path in pending_files(inbox_dir):
@@ -117,6 +118,9 @@ def build_new_symbols_sensor(
             return dg.SkipReason(f"the {spec.kind} source has a fixed set of symbols")
         if settings.universe_symbols() is not None:
             return dg.SkipReason("ALPHADAG_UNIVERSE lists the symbols: the universe is fixed")
+        from ingest.lake import stored_symbols
+        from ingest.sources import load_source
+
         stored = stored_symbols(settings.lake_dir)
         if not stored:
             return dg.SkipReason("nothing ingested yet: run build_everything first")

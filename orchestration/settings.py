@@ -16,8 +16,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from feature_repo.files import features_dataset
-from ingest.sources import SourceSpec, parse_source
+from feature_repo.layout import features_dataset
+from ingest.source_spec import SourceSpec, parse_source
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 DEFAULT_START = date(2021, 1, 1)

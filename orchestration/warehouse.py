@@ -17,11 +17,12 @@ import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
-import pandas as pd
-import pyarrow.parquet as pq
+# duckdb, pandas and pyarrow load with the first query, not with the definitions
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
 
 WAREHOUSE_POOL = "warehouse"
 # Stores that overlapping runs must not write at once either: Feast's file registry and
@@ -49,6 +50,8 @@ class Warehouse:
         self.path = path
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        import duckdb
+
         for attempt in range(_LOCK_RETRIES):
             try:
                 return duckdb.connect(str(self.path), read_only=read_only)
@@ -95,6 +98,8 @@ class Warehouse:
         (`destination/<value>.parquet`, without that column), in one scan, and return the
         rows of each. Each file replaces its predecessor atomically (rename); files of
         values the result lacks are left alone."""
+        import pyarrow.parquet as pq
+
         destination.mkdir(parents=True, exist_ok=True)
         staging = destination / f".export-{uuid.uuid4().hex}.tmp"
         try:
@@ -138,6 +143,8 @@ def concatenate_parquet(parts: list[Path]) -> Path:
     that): the parts are appended to the first, one row group at a time, so memory stays
     at a row group.
     """
+    import pyarrow.parquet as pq
+
     first, *rest = parts
     if not rest:
         return first

@@ -14,8 +14,8 @@ from dagster._core.storage.tags import (
 )
 
 from assets.market_data import build_raw_ohlcv
+from ingest.checks import ERROR_CHECKS, WARNING_CHECKS
 from ingest.lake import BARS_FILE, partition_dir, read_bars, read_oracle
-from ingest.quality import ERROR_CHECKS, WARNING_CHECKS
 from orchestration.partitions import business_day_partitions
 from orchestration.settings import Settings
 

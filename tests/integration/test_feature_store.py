@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 
 from feature_repo.catalog import load_catalog
-from feature_repo.files import features_dataset, write_month_files
+from feature_repo.files import write_month_files
+from feature_repo.layout import features_dataset
 
 PIT = "PIT"  # planted rows, one value per date
 PANEL = ["R1", "R2", "R3"]  # random values on every business day

@@ -8,7 +8,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from ingest.quality import CHECK_REASONS, ERROR_CHECKS, find_anomalies, split_bars, validate_bars
+from ingest.checks import CHECK_REASONS, ERROR_CHECKS
+from ingest.quality import find_anomalies, split_bars, validate_bars
 
 TODAY = date(2024, 1, 31)
 

@@ -10,13 +10,8 @@ import pytest
 
 from ingest.quality import find_anomalies, split_bars
 from ingest.schema import BAR_COLUMNS, to_canonical
-from ingest.sources import (
-    SOURCE_KINDS,
-    SourceSpec,
-    load_source,
-    parse_source,
-    symbols_from_stems,
-)
+from ingest.source_spec import SOURCE_KINDS, SourceSpec, parse_source
+from ingest.sources import load_source, symbols_from_stems
 
 
 def _raw(**overrides) -> pd.DataFrame:
