@@ -172,3 +172,19 @@ def test_invalid_inputs_are_rejected() -> None:
         simulate(m, np.zeros((1, 20, 3)), FREE, ["a"], execution="vwap")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="slippage_bps"):
         CostModel(slippage_bps=-1.0)
+
+
+def test_the_grid_in_chunks_of_configurations_equals_the_grid_in_one(monkeypatch) -> None:
+    from backtests import study
+    from backtests.config import GridSpec, StudyConfig
+
+    m = random_market(seed=4, n_dates=120, n_symbols=12)
+    rng = np.random.default_rng(2)
+    scores = np.roll(m.returns, -1, axis=0) + rng.normal(0, 0.02, m.close.shape)
+    config = StudyConfig(grid=GridSpec(top_k=(3, 5), rebalance_every=(1, 5), n_drop=(0, 2)))
+    whole = study.run_grid(m, scores, config, m.returns)
+    # three configurations' cells per chunk: 24 configurations in eight chunks
+    monkeypatch.setattr(study, "MAX_CELLS", 3 * scores.size)
+    chunked = study.run_grid(m, scores, config, m.returns)
+    assert len(whole) == 24
+    pd.testing.assert_frame_equal(whole, chunked)
