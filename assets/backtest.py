@@ -20,7 +20,8 @@ from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
 from .metadata import number
 from .models import (
     TrainedModel,
-    champion_scores,
+    champion_score_grids,
+    champion_scores_digest,
     model_evaluation,
     signals,
     walk_forward_predictions,
@@ -139,8 +140,7 @@ def backtest(
 
     warehouse = Warehouse(settings.warehouse_path)
     study_config = config.study(LABEL_HORIZONS[champion_model.target])
-    long_scores = champion_scores(warehouse, champion_model)
-    scores = _wide_scores(long_scores, champion_model)
+    scores = _wide_scores(warehouse, champion_model)
     bars = warehouse.query("select symbol, date, open, close, volume from stg_ohlcv")
     market = Market.from_bars(bars)
     close = pd.DataFrame(market.close, index=market.dates, columns=market.symbols)
@@ -160,7 +160,7 @@ def backtest(
         log=context.log.info,
     )
 
-    data_version = _data_version(warehouse, long_scores)
+    data_version = _data_version(warehouse, champion_model)
     start_date, end_date = study.simulation.value.index[[0, -1]].date
     backtest_id = hashlib.sha256(
         json.dumps(
@@ -269,21 +269,18 @@ def _png_md(png: bytes, title: str) -> dg.MetadataValue:
     )
 
 
-def _wide_scores(long: "pd.DataFrame", champion: TrainedModel) -> "dict[str, pd.DataFrame]":
+def _wide_scores(warehouse: Warehouse, champion: TrainedModel) -> "dict[str, pd.DataFrame]":
     """Wide scores: the champion's (``model``) and each refitted baseline's."""
-    import pandas as pd
-
-    if long.empty:
+    grids = champion_score_grids(warehouse, champion)
+    if not grids:
         raise ValueError(
             f"no walk-forward predictions of {champion.name} v{champion.version}; "
             "materialize walk_forward_predictions first"
         )
-    long = long.assign(date=pd.to_datetime(long["date"]))
-    out = {}
-    for candidate, rows in long.groupby("candidate"):
-        name = "model" if candidate == champion.candidate else str(candidate)
-        out[name] = rows.pivot(index="date", columns="symbol", values="prediction")
-    return out
+    return {
+        "model" if candidate == champion.candidate else candidate: grid
+        for candidate, grid in grids.items()
+    }
 
 
 def _oracle_scores(settings: Settings, champion: TrainedModel) -> "pd.DataFrame | None":
@@ -299,16 +296,13 @@ def _oracle_scores(settings: Settings, champion: TrainedModel) -> "pd.DataFrame 
     return oracle.pivot(index="date", columns="symbol", values=column)
 
 
-def _data_version(warehouse: Warehouse, scores: "pd.DataFrame") -> str:
+def _data_version(warehouse: Warehouse, champion: TrainedModel) -> str:
     """A digest of the bars and the scores (walk-forward and live) the backtest read."""
-    import pandas as pd
-
     bars = warehouse.query(
         "select bit_xor(hash(symbol, date, open, close, volume)) as bars from stg_ohlcv"
     ).iloc[0]["bars"]
-    # champion_scores returns its rows in a fixed order
-    rows = pd.util.hash_pandas_object(scores, index=False).to_numpy()
-    return hashlib.sha256(f"{bars}:".encode() + rows.tobytes()).hexdigest()[:16]
+    scores = champion_scores_digest(warehouse, champion)
+    return hashlib.sha256(f"{bars}:{scores}".encode()).hexdigest()[:16]
 
 
 def _model_section(

@@ -120,6 +120,31 @@ def test_model_is_registered_as_champion(built_home) -> None:
     assert (signals["target_weight"] > 0).sum() == 2
 
 
+def test_the_backtest_reads_the_champion_scores_as_grids(built_home) -> None:
+    settings, _ = built_home
+    from assets.models import champion_score_grids, champion_scores, registered_model
+    from ml.tracking import configure_mlflow
+    from orchestration.warehouse import Warehouse
+
+    configure_mlflow(settings.mlflow_tracking_uri, settings.mlflow_dir / "artifacts")
+    champion = registered_model("alphadag_ranker", "1")
+    warehouse = Warehouse(settings.warehouse_path)
+    grids = champion_score_grids(warehouse, champion)
+    long = champion_scores(warehouse, champion).assign(date=lambda f: pd.to_datetime(f["date"]))
+    assert (
+        set(grids) == set(long["candidate"]) == {champion.candidate, "ridge", "best_single_feature"}
+    )
+    for candidate, grid in grids.items():
+        rows = long[long["candidate"] == candidate]
+        pivoted = rows.pivot(index="date", columns="symbol", values="prediction")
+        pd.testing.assert_frame_equal(
+            grid, pivoted.reindex(index=grid.index, columns=grid.columns), check_names=False
+        )
+        assert grid.notna().sum().sum() == len(rows)
+    one = champion_scores(warehouse, champion, "ridge")
+    assert set(one["candidate"]) == {"ridge"} and len(one) == (long["candidate"] == "ridge").sum()
+
+
 def test_feast_serves_online_features(built_home) -> None:
     settings, _ = built_home
     from feature_repo.definitions import build_feature_repo
