@@ -200,7 +200,15 @@ class FrameRows:
 
 def date_symbol_order(frame: pd.DataFrame) -> np.ndarray | None:
     """Positions that sort ``frame`` by (date, symbol), stably; None when it already is
-    in that order (a training set is stored so), which spares a copy of it."""
+    in that order (a training set is stored so), which spares a copy of it. That case
+    is checked on neighbouring rows first: sorting 7.8M keys to find it takes seconds."""
+    dates = pd.to_datetime(frame["date"]).to_numpy()
+    symbols = frame["symbol"].to_numpy()
+    later, same_day = dates[1:] > dates[:-1], dates[1:] == dates[:-1]
+    if not frame["symbol"].isna().any() and np.all(
+        later | (same_day & (symbols[1:] >= symbols[:-1]))
+    ):
+        return None
     order = (
         frame[["date", "symbol"]]
         .set_axis(pd.RangeIndex(len(frame)), axis=0)

@@ -40,13 +40,7 @@ from ml.dataset import TrainingRows
 from ml.metrics import daily_ic, hac_t_stat
 from ml.models import THREAD_PARAMS, feature_rows, fit_model
 from ml.splits import date_stratified_sample, label_end_dates, walk_forward_folds
-from ml.zoo import (
-    FoldRows,
-    RankEnsemble,
-    best_single_feature,
-    fit_ridge,
-    rank_within_dates,
-)
+from ml.zoo import FoldRows, RankEnsemble, best_single_feature, fit_ridge, rank_within_dates
 
 __all__ = [
     "WalkForwardBlock",
@@ -174,8 +168,8 @@ def walk_forward_predictions(
     once; each block's own rows are read when it is predicted.
 
     Returns one row per (symbol, date, candidate) from the first out-of-sample date on:
-    symbol, date, block, candidate, prediction. See the module docstring
-    for what is out of sample and the one caveat on hyperparameters.
+    symbol, date, block, candidate, prediction. See the module docstring for what is
+    out of sample and the one caveat on hyperparameters.
     """
     members = candidate_members(candidate)
     missing = [m for m in members if m not in params]
