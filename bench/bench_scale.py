@@ -4,13 +4,14 @@
   Dagster process plus dbt's DuckDB subprocess, sampled every half second), in GiB,
   over the 8 GiB budget (goal <= 1.0).
 
-What runs: the whole graph on a new home, in three `alphadag run`s of the same home.
+What runs: the whole graph on a new home, in four `alphadag run`s of the same home.
 `--until training_set` builds the data half over every business day of the range (bars
 and their quality gates, every dbt model, the feature export, Feast's registry) and the
 training set; `--from online_features --until latest_features` loads Feast's online
-store and reads the newest features from it; `--from model_zoo` then builds the model
-half (the zoo, the champion, its predictions, the walk-forward refits, the evaluation,
-the signals and the backtest). The figure is the largest peak of the three. Each stage's wall time and
+store and reads the newest features from it; `--from model_zoo --until ...` then builds
+the model half (the zoo, the champion, its predictions, the walk-forward refits, the
+evaluation, the signals, the metrics), and `--from backtest` the backtest of the
+walk-forward scores. The figure is the largest peak of the four. Each stage's wall time and
 peak go in the detail; a stage that fails (out of memory) leaves a row that does not
 hold, with its error.
 
@@ -47,7 +48,17 @@ class Measured:
 PARTS = {
     "data": ["--until", "training_set"],
     "online": ["--from", "online_features", "--until", "latest_features"],
-    "model": ["--from", "model_zoo"],
+    "model": [
+        "--from",
+        "model_zoo",
+        "--until",
+        "model_evaluation",
+        "--until",
+        "signals",
+        "--until",
+        "model_metrics",
+    ],
+    "backtest": ["--from", "backtest"],
 }
 """The runs of the whole graph, in order, and their `alphadag run` options."""
 
