@@ -15,7 +15,7 @@ from backtests.config import CostModel, GridSpec, PortfolioSpec, StudyConfig
 from backtests.metric_names import METRIC_NAMES
 from ml.config import LABEL_HORIZONS, scoring_label
 from orchestration.settings import Settings
-from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
+from orchestration.warehouse import WAREHOUSE_POOL, Warehouse, quote_identifier
 
 from .metadata import number
 from .models import (
@@ -141,10 +141,12 @@ def backtest(
     warehouse = Warehouse(settings.warehouse_path)
     study_config = config.study(LABEL_HORIZONS[champion_model.target])
     scores = _wide_scores(warehouse, champion_model)
-    bars = warehouse.query("select symbol, date, open, close, volume from stg_ohlcv")
-    market = Market.from_bars(bars)
+    dates, symbols, bars = warehouse.grids(
+        "select symbol, date, open, close, volume from stg_ohlcv", ["open", "close", "volume"]
+    )
+    market = Market(dates=dates, symbols=symbols, **bars)
     close = pd.DataFrame(market.close, index=market.dates, columns=market.symbols)
-    oracle = _oracle_scores(settings, champion_model)
+    oracle = _oracle_scores(settings, warehouse, champion_model)
     context.log.info(
         f"backtest of {champion_model.name} v{champion_model.version} on walk-forward "
         f"predictions {scores['model'].index.min().date()}..{scores['model'].index.max().date()}"
@@ -283,17 +285,27 @@ def _wide_scores(warehouse: Warehouse, champion: TrainedModel) -> "dict[str, pd.
     }
 
 
-def _oracle_scores(settings: Settings, champion: TrainedModel) -> "pd.DataFrame | None":
+def _oracle_scores(
+    settings: Settings, warehouse: Warehouse, champion: TrainedModel
+) -> "pd.DataFrame | None":
     """The simulator's expectation of the champion's label, wide; None for other sources."""
     if settings.source_spec.kind != "simulator":
         return None
-    from ingest.lake import read_oracle
+    import pandas as pd
 
-    oracle = read_oracle(settings.lake_dir)
-    if oracle.empty:
+    from ingest.lake import oracle_files
+
+    files = oracle_files(settings.lake_dir)
+    if not files:
         return None
     column = f"expected_{scoring_label(champion.target)}"
-    return oracle.pivot(index="date", columns="symbol", values=column)
+    dates, symbols, grids = warehouse.grids(
+        f"select symbol, date, {quote_identifier(column)} "
+        "from read_parquet($files, hive_partitioning = false)",
+        [column],
+        {"files": files},
+    )
+    return pd.DataFrame(grids[column], index=dates, columns=symbols)
 
 
 def _data_version(warehouse: Warehouse, champion: TrainedModel) -> str:

@@ -738,46 +738,28 @@ def champion_scores(
 
 def champion_score_grids(warehouse: Warehouse, champion: TrainedModel) -> "dict[str, pd.DataFrame]":
     """``champion_scores`` as one (dates x symbols) frame per candidate, on the dates and
-    symbols of all of them (NaN where a candidate has no score), built from numeric
-    positions: no row of millions of symbol strings is held (21M rows, 3.4 GiB in pandas,
-    at 3,000 symbols x 10 years)."""
-    import numpy as np
+    symbols of all of them (NaN where a candidate has no score), read as numeric
+    positions (`Warehouse.grids`): the 21M long rows at 3,000 symbols x 10 years would
+    take 3.4 GiB in pandas."""
     import pandas as pd
 
+    from orchestration.warehouse import quote_identifier, quote_literal
+
     parameters = _champion_parameters(champion)
-    axes = warehouse.query(
-        f"""
-        with scores as ({_CHAMPION_SCORES})
-        select 'date' as axis, cast(date as varchar) as value from scores group by date
-        union all
-        select 'symbol', symbol from scores group by symbol
-        union all
-        select 'candidate', candidate from scores group by candidate
-        order by axis, value
-        """,
+    candidates = warehouse.query(
+        f"select distinct candidate from ({_CHAMPION_SCORES}) order by candidate", parameters
+    )["candidate"].to_list()
+    # one row per (symbol, date), a column per candidate
+    columns = ", ".join(
+        f"max(prediction) filter (where candidate = {quote_literal(c)}) as {quote_identifier(c)}"
+        for c in candidates
+    )
+    dates, symbols, grids = warehouse.grids(
+        f"select symbol, date, {columns} from ({_CHAMPION_SCORES}) group by symbol, date",
+        candidates,
         parameters,
     )
-    dates = pd.DatetimeIndex(pd.to_datetime(axes.loc[axes["axis"] == "date", "value"]))
-    symbols = pd.Index(axes.loc[axes["axis"] == "symbol", "value"].to_list(), name="symbol")
-    grids = {}
-    for candidate in axes.loc[axes["axis"] == "candidate", "value"]:
-        cells = warehouse.query(
-            f"""
-            with scores as ({_CHAMPION_SCORES}),
-            date_rows as (select date, row_number() over (order by date) - 1 as row_index
-                          from (select distinct date from scores)),
-            symbol_columns as (select symbol, row_number() over (order by symbol) - 1 as col
-                               from (select distinct symbol from scores))
-            select row_index, col, prediction
-            from scores join date_rows using (date) join symbol_columns using (symbol)
-            where candidate = $chosen
-            """,
-            parameters | {"chosen": candidate},
-        )
-        grid = np.full((len(dates), len(symbols)), np.nan)
-        grid[cells["row_index"].to_numpy(), cells["col"].to_numpy()] = cells["prediction"]
-        grids[candidate] = pd.DataFrame(grid, index=dates.rename("date"), columns=symbols)
-    return grids
+    return {c: pd.DataFrame(grids[c], index=dates, columns=symbols) for c in candidates}
 
 
 def champion_scores_digest(warehouse: Warehouse, champion: TrainedModel) -> int:

@@ -57,7 +57,9 @@ def simulate_reference(
         holdings[t] = np.nan_to_num(shares * plan.valuation[t])
         value[t] = cash + holdings[t].sum(axis=1)
     value, turnover, gross, net = _daily_stats(value, traded, holdings, init_cash)
-    return finish(market, plan, names, value, turnover, gross, net, n_orders, init_cash)
+    return finish(
+        market, plan.borrow_daily, names, value, turnover, gross, net, n_orders, init_cash
+    )
 
 
 def _fund_buys(

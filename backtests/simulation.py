@@ -58,27 +58,14 @@ class Market:
     close: np.ndarray
     volume: np.ndarray
 
-    @classmethod
-    def from_bars(cls, bars: pd.DataFrame) -> Market:
-        """From long bars with columns symbol, date, open, close, volume."""
-        missing = {"symbol", "date", "open", "close", "volume"} - set(bars.columns)
-        if missing:
-            raise ValueError(f"bars are missing column(s) {sorted(missing)}")
-        frame = bars.assign(date=pd.to_datetime(bars["date"]))
-        if frame.duplicated(["symbol", "date"]).any():
-            raise ValueError("bars have more than one row per (symbol, date)")
-        wide = frame.pivot(index="date", columns="symbol").sort_index()
-        prices = wide[["open", "close"]].to_numpy(dtype=np.float64)
-        if np.any(prices[np.isfinite(prices)] <= 0):
-            raise ValueError("open and close must be > 0 (NaN for a missing bar)")
-        symbols = wide["close"].columns
-        return cls(
-            dates=pd.DatetimeIndex(wide.index, name="date"),
-            symbols=pd.Index(symbols, name="symbol"),
-            open=wide["open"].reindex(columns=symbols).to_numpy(dtype=np.float64),
-            close=wide["close"].reindex(columns=symbols).to_numpy(dtype=np.float64),
-            volume=wide["volume"].reindex(columns=symbols).to_numpy(dtype=np.float64),
-        )
+    def __post_init__(self) -> None:
+        shape = (len(self.dates), len(self.symbols))
+        for name in ("open", "close", "volume"):
+            if getattr(self, name).shape != shape:
+                raise ValueError(f"{name} must be (dates x symbols) {shape}")
+        for prices in (self.open, self.close):
+            if np.any(prices[np.isfinite(prices)] <= 0):
+                raise ValueError("open and close must be > 0 (NaN for a missing bar)")
 
     def since(self, start: pd.Timestamp) -> Market:
         """The bars from ``start`` on."""
@@ -174,11 +161,7 @@ def plan_orders(
             f"decisions must be (configurations, {market.close.shape[0]} dates, "
             f"{market.close.shape[1]} symbols), got {decisions.shape}"
         )
-    models = [costs] * decisions.shape[0] if isinstance(costs, CostModel) else list(costs)
-    if len(models) != decisions.shape[0]:
-        raise ValueError(f"{len(models)} cost models for {decisions.shape[0]} configurations")
-    if len({m.borrow_bps for m in models}) > 1:
-        raise ValueError("every configuration of one simulation pays the same borrow fee")
+    models = _cost_models(costs, decisions.shape[0])
     price = market.execution_prices(execution)
     has_bar = np.isfinite(price)
     from backtests.kernels import order_targets_kernel
@@ -241,25 +224,27 @@ def simulate(
     """
     if len(names) != decisions.shape[0]:
         raise ValueError(f"{len(names)} names for {decisions.shape[0]} configurations")
-    plan = plan_orders(market, decisions, costs, execution, init_cash)
-    n_configs, n_dates, n_symbols = plan.targets.shape
-    chunk = max(1, MAX_CELLS // max(1, n_dates * n_symbols))
+    models = _cost_models(costs, decisions.shape[0])
+    n_configs = decisions.shape[0]
+    chunk = max(1, MAX_CELLS // max(1, decisions[0].size))
     parts = []
     for start in range(0, n_configs, chunk):
-        parts.append(
-            _simulate_vectorbt(plan, slice(start, min(start + chunk, n_configs)), init_cash)
-        )
+        configs = slice(start, min(start + chunk, n_configs))
+        plan = plan_orders(market, decisions[configs], models[configs], execution, init_cash)
+        parts.append(_simulate_vectorbt(plan, init_cash))
         # a chunk's vectorbt arrays sit in reference cycles: free them before the next
+        del plan
         gc.collect()
     value, turnover, gross, net, n_orders = (
         np.concatenate(p, axis=-1) for p in zip(*parts, strict=True)
     )
-    return finish(market, plan, names, value, turnover, gross, net, n_orders, init_cash)
+    borrow_daily = models[0].borrow_bps / 1e4 / 252
+    return finish(market, borrow_daily, names, value, turnover, gross, net, n_orders, init_cash)
 
 
 def finish(
     market: Market,
-    plan: OrderPlan,
+    borrow_daily: float,
     names: list[str],
     value: np.ndarray,
     turnover: np.ndarray,
@@ -275,9 +260,9 @@ def finish(
     """
     previous = np.vstack([np.full((1, value.shape[1]), init_cash), value[:-1]])
     returns = value / previous - 1.0
-    if plan.borrow_daily > 0:
+    if borrow_daily > 0:
         short_exposure = np.vstack([np.zeros((1, value.shape[1])), ((gross - net) / 2)[:-1]])
-        returns = returns - plan.borrow_daily * short_exposure
+        returns = returns - borrow_daily * short_exposure
         value = init_cash * np.cumprod(1.0 + returns, axis=0)
 
     def frame(values: np.ndarray) -> pd.DataFrame:
@@ -294,12 +279,12 @@ def finish(
     )
 
 
-def _simulate_vectorbt(plan: OrderPlan, configs: slice, init_cash: float) -> tuple[np.ndarray, ...]:
-    """One vectorbt run of a slice of configurations, each a cash-sharing group."""
+def _simulate_vectorbt(plan: OrderPlan, init_cash: float) -> tuple[np.ndarray, ...]:
+    """One vectorbt run of a plan's configurations, each a cash-sharing group."""
     import vectorbt as vbt
+    from vectorbt.portfolio.enums import SizeType
 
-    targets = plan.targets[configs]
-    n_configs, n_dates, n_symbols = targets.shape
+    n_configs, n_dates, n_symbols = plan.targets.shape
 
     def flat(cube: np.ndarray) -> np.ndarray:
         return cube.transpose(1, 0, 2).reshape(n_dates, n_configs * n_symbols)
@@ -307,20 +292,25 @@ def _simulate_vectorbt(plan: OrderPlan, configs: slice, init_cash: float) -> tup
     def tiled(grid: np.ndarray) -> np.ndarray:
         return np.tile(grid, (1, n_configs))
 
+    # A cell without an order is an order of value 0 (ignored), not a NaN target:
+    # vectorbt sorts each bar's orders (sells first) by insertion, moving every NaN past
+    # the others, which makes a bar quadratic in the number of symbols.
+    ordered = np.isfinite(plan.targets)
     pf = vbt.Portfolio.from_orders(
         tiled(plan.valuation),
-        size=flat(targets),
-        size_type="targetpercent",
+        size=flat(np.where(ordered, plan.targets, 0.0)),
+        size_type=flat(np.where(ordered, SizeType.TargetPercent, SizeType.Value).astype(np.int8)),
         direction="both",
         price=tiled(plan.price),
-        fees=flat(plan.fees[configs]),
-        slippage=flat(plan.slippage[configs]),
+        fees=flat(plan.fees),
+        slippage=flat(plan.slippage),
         group_by=np.repeat(np.arange(n_configs), n_symbols),
         cash_sharing=True,
         call_seq="auto",
         init_cash=float(init_cash),
         freq="1D",
     )
+    del ordered
     # one group or one column come back as a Series
     value = np.asarray(pf.value(), dtype=np.float64).reshape(n_dates, n_configs)
     records = pf.order_records
@@ -333,6 +323,17 @@ def _simulate_vectorbt(plan: OrderPlan, configs: slice, init_cash: float) -> tup
     holdings = np.nan_to_num(holdings).reshape(n_dates, n_configs, n_symbols)
     n_orders = np.bincount(group, minlength=n_configs)
     return (*_daily_stats(value, traded, holdings, init_cash), n_orders)
+
+
+def _cost_models(costs: CostModel | list[CostModel], n_configs: int) -> list[CostModel]:
+    """One cost model per configuration, all with the same borrow fee (it is charged after
+    the simulation)."""
+    models = [costs] * n_configs if isinstance(costs, CostModel) else list(costs)
+    if len(models) != n_configs:
+        raise ValueError(f"{len(models)} cost models for {n_configs} configurations")
+    if len({m.borrow_bps for m in models}) > 1:
+        raise ValueError("every configuration of one simulation pays the same borrow fee")
+    return models
 
 
 def _daily_stats(

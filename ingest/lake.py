@@ -167,10 +167,15 @@ def write_oracle(lake_root: Path, oracle: pd.DataFrame) -> list[Path]:
     )
 
 
+def oracle_files(lake_root: Path) -> list[str]:
+    """The stored oracle's files, one per day, in date order."""
+    return sorted(str(p) for p in oracle_dir(lake_root).glob("date=????-??-??/*.parquet"))
+
+
 def read_oracle(lake_root: Path) -> pd.DataFrame:
     """Every stored oracle row (symbol, date as datetime64, then ``ORACLE_COLUMNS``);
     may be empty."""
-    files = sorted(str(p) for p in oracle_dir(lake_root).glob("date=????-??-??/*.parquet"))
+    files = oracle_files(lake_root)
     if not files:
         return pd.DataFrame(
             {

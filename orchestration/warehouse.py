@@ -15,13 +15,14 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 # duckdb, pandas and pyarrow load with the first query, not with the definitions
 if TYPE_CHECKING:
     import duckdb
+    import numpy as np
     import pandas as pd
 
 WAREHOUSE_POOL = "warehouse"
@@ -66,6 +67,58 @@ class Warehouse:
             raise FileNotFoundError(f"{self.path} does not exist yet: run the dbt assets first")
         with self._connect(read_only=True) as con:
             return con.execute(sql, params or []).df()
+
+    def grids(
+        self,
+        sql: str,
+        values: Sequence[str],
+        params: list[Any] | Mapping[str, Any] | None = None,
+    ) -> tuple[pd.DatetimeIndex, pd.Index, dict[str, np.ndarray]]:
+        """A long query's ``values`` columns as (dates x symbols) float arrays, NaN where
+        it has no row, with the sorted dates and symbols of its rows.
+
+        The query has one row per (symbol, date). Rows travel as numeric positions that
+        DuckDB computes, so no column of millions of symbol strings is built in pandas
+        (7.8M bars at 3,000 symbols x 10 years: 0.3 GiB of positions and values instead
+        of over 2 GiB of long rows and a pivot).
+        """
+        import numpy as np
+        import pandas as pd
+
+        cells = ", ".join(
+            f"cast({quote_identifier(v)} as double) as {quote_identifier(v)}" for v in values
+        )
+        with self._connect(read_only=True) as con:
+            # evaluated once, then numbered by date and by symbol
+            con.execute(f"create temp table long as {sql}", params or [])
+            dates = con.execute("select distinct date from long order by date").df()["date"]
+            symbols = con.execute("select distinct symbol from long order by symbol").df()
+            long = con.execute(
+                f"""
+                with date_rows as (select date, row_number() over (order by date) - 1 as row_index
+                                   from (select distinct date from long)),
+                symbol_columns as (select symbol, row_number() over (order by symbol) - 1 as col
+                                   from (select distinct symbol from long))
+                select row_index, col, {cells}
+                from long join date_rows using (date) join symbol_columns using (symbol)
+                """
+            ).df()
+        rows, columns = long["row_index"].to_numpy(), long["col"].to_numpy()
+        shape = (len(dates), len(symbols))
+        filled = np.zeros(shape, dtype=bool)
+        filled[rows, columns] = True
+        if filled.sum() != len(long):
+            raise ValueError("the query has more than one row per (symbol, date)")
+        grids = {}
+        for value in values:
+            grid = np.full(shape, np.nan)
+            grid[rows, columns] = long[value].to_numpy()
+            grids[value] = grid
+        return (
+            pd.DatetimeIndex(pd.to_datetime(dates), name="date"),
+            pd.Index(symbols["symbol"].to_list(), name="symbol"),
+            grids,
+        )
 
     def replace_rows(self, table: str, frame: pd.DataFrame, key: Mapping[str, Any]) -> int:
         """Replace the rows of `table` matching `key` with `frame`, in one transaction.

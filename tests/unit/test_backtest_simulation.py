@@ -188,3 +188,12 @@ def test_the_grid_in_chunks_of_configurations_equals_the_grid_in_one(monkeypatch
     chunked = study.run_grid(m, scores, config, m.returns)
     assert len(whole) == 24
     pd.testing.assert_frame_equal(whole, chunked)
+
+
+def test_a_market_refuses_prices_at_or_below_zero_and_misshapen_arrays() -> None:
+    close = np.array([[10.0, np.nan], [10.5, 20.0]])
+    with pytest.raises(ValueError, match="> 0"):
+        market(np.where(np.isnan(close), np.nan, 0.0), close)
+    good = market(close, close)
+    with pytest.raises(ValueError, match="dates x symbols"):
+        Market(good.dates, good.symbols, close, close, close[:, :1])

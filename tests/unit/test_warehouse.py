@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pytest
 
 from orchestration.warehouse import Warehouse
 
@@ -90,3 +92,35 @@ def test_an_export_over_more_values_than_open_files_keeps_one_file_per_value(
     assert len(list(parts.iterdir())) == 150
     seven = pd.read_parquet(parts / "7.parquet")
     assert sorted(seven["i"]) == list(range(7, 600000, 150))
+
+
+def test_grids_lay_a_long_query_out_by_date_and_symbol(tmp_path) -> None:
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    bars = pd.DataFrame(
+        {
+            "symbol": ["B", "A", "A", "C"],
+            "date": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-02", "2024-01-03"]),
+            "close": [2.0, 11.0, 10.0, 30.0],
+            "volume": [200, 1100, 1000, None],
+        }
+    )
+    warehouse.replace_rows("bars", bars, {"symbol": "none"})
+    dates, symbols, grids = warehouse.grids(
+        "select symbol, date, close, volume from bars where close < $cap",
+        ["close", "volume"],
+        {"cap": 100.0},
+    )
+    assert list(dates) == list(pd.to_datetime(["2024-01-02", "2024-01-03"]))
+    assert list(symbols) == ["A", "B", "C"]
+    np.testing.assert_array_equal(grids["close"], [[10.0, 2.0, np.nan], [11.0, np.nan, 30.0]])
+    np.testing.assert_array_equal(grids["volume"], [[1000, 200, np.nan], [1100, np.nan, np.nan]])
+    pivot = bars.pivot(index="date", columns="symbol", values="close")
+    np.testing.assert_array_equal(grids["close"], pivot.to_numpy())
+
+
+def test_grids_refuse_two_rows_for_one_cell(tmp_path) -> None:
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    bars = pd.DataFrame({"symbol": ["A", "A"], "date": ["2024-01-02"] * 2, "close": [1.0, 2.0]})
+    warehouse.replace_rows("bars", bars.assign(date=pd.to_datetime(bars["date"])), {"symbol": "x"})
+    with pytest.raises(ValueError, match="more than one row per"):
+        warehouse.grids("select * from bars", ["close"])
