@@ -15,7 +15,7 @@ from backtests.config import CostModel, GridSpec, PortfolioSpec, StudyConfig
 from backtests.metric_names import METRIC_NAMES
 from ml.config import LABEL_HORIZONS, scoring_label
 from orchestration.settings import Settings
-from orchestration.warehouse import WAREHOUSE_POOL, Warehouse, quote_identifier
+from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
 
 from .metadata import number
 from .models import (
@@ -23,6 +23,7 @@ from .models import (
     champion_score_grids,
     champion_scores_digest,
     model_evaluation,
+    oracle_grid,
     signals,
     walk_forward_predictions,
 )
@@ -146,7 +147,7 @@ def backtest(
     )
     market = Market(dates=dates, symbols=symbols, **bars)
     close = pd.DataFrame(market.close, index=market.dates, columns=market.symbols)
-    oracle = _oracle_scores(settings, warehouse, champion_model)
+    oracle = oracle_grid(settings, f"expected_{scoring_label(champion_model.target)}")
     context.log.info(
         f"backtest of {champion_model.name} v{champion_model.version} on walk-forward "
         f"predictions {scores['model'].index.min().date()}..{scores['model'].index.max().date()}"
@@ -283,29 +284,6 @@ def _wide_scores(warehouse: Warehouse, champion: TrainedModel) -> "dict[str, pd.
         "model" if candidate == champion.candidate else candidate: grid
         for candidate, grid in grids.items()
     }
-
-
-def _oracle_scores(
-    settings: Settings, warehouse: Warehouse, champion: TrainedModel
-) -> "pd.DataFrame | None":
-    """The simulator's expectation of the champion's label, wide; None for other sources."""
-    if settings.source_spec.kind != "simulator":
-        return None
-    import pandas as pd
-
-    from ingest.lake import oracle_files
-
-    files = oracle_files(settings.lake_dir)
-    if not files:
-        return None
-    column = f"expected_{scoring_label(champion.target)}"
-    dates, symbols, grids = warehouse.grids(
-        f"select symbol, date, {quote_identifier(column)} "
-        "from read_parquet($files, hive_partitioning = false)",
-        [column],
-        {"files": files},
-    )
-    return pd.DataFrame(grids[column], index=dates, columns=symbols)
 
 
 def _data_version(warehouse: Warehouse, champion: TrainedModel) -> str:

@@ -22,7 +22,7 @@ from pydantic import Field
 from ml.config import DEFAULT_MARGIN, LABEL_HORIZONS, ZooConfig, scoring_label
 from orchestration.project import ROOT
 from orchestration.settings import Settings
-from orchestration.warehouse import WAREHOUSE_POOL, Warehouse
+from orchestration.warehouse import WAREHOUSE_POOL, Warehouse, quote_identifier
 
 from .feature_store import training_set
 from .metadata import number
@@ -171,25 +171,44 @@ def _oracle_values(settings: Settings, keys: "pd.DataFrame", label: str) -> "np.
     label (same horizon, same timing as ``fct_labels``) given the simulator's state at the
     close of t, the information the features are computed from. Other sources have none.
     """
+    import numpy as np
     import pandas as pd
 
-    from ingest.lake import read_oracle
+    oracle = oracle_grid(settings, f"expected_{label}")
+    if oracle is None:
+        return None
+    # positions in the (dates x symbols) grid; a row outside it has no oracle
+    row = oracle.index.get_indexer(pd.to_datetime(keys["date"]))
+    col = oracle.columns.get_indexer(keys["symbol"])
+    values = oracle.to_numpy()[row, col]
+    values[(row < 0) | (col < 0)] = np.nan
+    return values
 
+
+def oracle_grid(settings: Settings, column: str) -> "pd.DataFrame | None":
+    """One column of the simulator's stored oracle as a (dates x symbols) frame, read as
+    numeric positions (7.8M rows at 3,000 symbols x 10 years); None for other sources
+    and when none is stored."""
     if settings.source_spec.kind != "simulator":
         return None
-    oracle = read_oracle(settings.lake_dir)
-    if oracle.empty:
+    import duckdb
+    import pandas as pd
+
+    from ingest.lake import oracle_files
+    from orchestration.warehouse import grids
+
+    files = oracle_files(settings.lake_dir)
+    if not files:
         return None
-    column = f"expected_{label}"
-    keys = pd.DataFrame(
-        {
-            "symbol": keys["symbol"].to_numpy(),
-            "date": pd.to_datetime(keys["date"]).astype("datetime64[ns]").to_numpy(),
-        }
-    )
-    return keys.merge(oracle[["symbol", "date", column]], on=["symbol", "date"], how="left")[
-        column
-    ].to_numpy(dtype="float64")
+    with duckdb.connect() as con:
+        dates, symbols, laid_out = grids(
+            con,
+            f"select symbol, date, {quote_identifier(column)} "
+            "from read_parquet($files, hive_partitioning = false)",
+            [column],
+            {"files": files},
+        )
+    return pd.DataFrame(laid_out[column], index=dates, columns=symbols)
 
 
 def _with_oracle(

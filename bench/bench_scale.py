@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, replace
@@ -61,6 +62,8 @@ PARTS = {
     "backtest": ["--from", "backtest"],
 }
 """The runs of the whole graph, in order, and their `alphadag run` options."""
+REUSED = re.compile(r"reusing (it|the stored rows)$", flags=re.MULTILINE)
+"""What the model steps log when they skip a fit (same data, settings and code)."""
 
 
 def measure(home: Path, env: dict[str, str], part: str) -> Measured:
@@ -84,6 +87,9 @@ def measure(home: Path, env: dict[str, str], part: str) -> Measured:
         print(describe(run), file=sys.stderr)
         tail = " ".join(run.output[-600:].split())
         failure = f"alphadag run failed ({run.returncode}): ...{tail}"
+    elif REUSED.search(run.output):
+        # a kept home whose models were fitted before: the fits' memory was not measured
+        failure = f"{part}: stored models or predictions reused, nothing fitted"
     return Measured(run.peak_tree_rss, stages, failure)
 
 

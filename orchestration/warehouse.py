@@ -74,51 +74,9 @@ class Warehouse:
         values: Sequence[str],
         params: list[Any] | Mapping[str, Any] | None = None,
     ) -> tuple[pd.DatetimeIndex, pd.Index, dict[str, np.ndarray]]:
-        """A long query's ``values`` columns as (dates x symbols) float arrays, NaN where
-        it has no row, with the sorted dates and symbols of its rows.
-
-        The query has one row per (symbol, date). Rows travel as numeric positions that
-        DuckDB computes, so no column of millions of symbol strings is built in pandas
-        (7.8M bars at 3,000 symbols x 10 years: 0.3 GiB of positions and values instead
-        of over 2 GiB of long rows and a pivot).
-        """
-        import numpy as np
-        import pandas as pd
-
-        cells = ", ".join(
-            f"cast({quote_identifier(v)} as double) as {quote_identifier(v)}" for v in values
-        )
+        """:func:`grids` of a query on the warehouse."""
         with self._connect(read_only=True) as con:
-            # evaluated once, then numbered by date and by symbol
-            con.execute(f"create temp table long as {sql}", params or [])
-            dates = con.execute("select distinct date from long order by date").df()["date"]
-            symbols = con.execute("select distinct symbol from long order by symbol").df()
-            long = con.execute(
-                f"""
-                with date_rows as (select date, row_number() over (order by date) - 1 as row_index
-                                   from (select distinct date from long)),
-                symbol_columns as (select symbol, row_number() over (order by symbol) - 1 as col
-                                   from (select distinct symbol from long))
-                select row_index, col, {cells}
-                from long join date_rows using (date) join symbol_columns using (symbol)
-                """
-            ).df()
-        rows, columns = long["row_index"].to_numpy(), long["col"].to_numpy()
-        shape = (len(dates), len(symbols))
-        filled = np.zeros(shape, dtype=bool)
-        filled[rows, columns] = True
-        if filled.sum() != len(long):
-            raise ValueError("the query has more than one row per (symbol, date)")
-        grids = {}
-        for value in values:
-            grid = np.full(shape, np.nan)
-            grid[rows, columns] = long[value].to_numpy()
-            grids[value] = grid
-        return (
-            pd.DatetimeIndex(pd.to_datetime(dates), name="date"),
-            pd.Index(symbols["symbol"].to_list(), name="symbol"),
-            grids,
-        )
+            return grids(con, sql, values, params)
 
     def replace_rows(self, table: str, frame: pd.DataFrame, key: Mapping[str, Any]) -> int:
         """Replace the rows of `table` matching `key` with `frame`, in one transaction.
@@ -185,6 +143,59 @@ class Warehouse:
             rows = con.execute("select count(*) from read_parquet(?)", [str(tmp)]).fetchone()
         tmp.replace(destination)
         return int(rows[0]) if rows else 0
+
+
+def grids(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    values: Sequence[str],
+    params: list[Any] | Mapping[str, Any] | None = None,
+) -> tuple[pd.DatetimeIndex, pd.Index, dict[str, np.ndarray]]:
+    """A long query's ``values`` columns as (dates x symbols) float arrays, NaN where
+    it has no row, with the sorted dates and symbols of its rows.
+
+    The query has one row per (symbol, date). Rows travel as numeric positions that
+    DuckDB computes, so no column of millions of symbol strings is built in pandas
+    (7.8M bars at 3,000 symbols x 10 years: 0.3 GiB of positions and values instead
+    of over 2 GiB of long rows and a pivot).
+    """
+    import numpy as np
+    import pandas as pd
+
+    cells = ", ".join(
+        f"cast({quote_identifier(v)} as double) as {quote_identifier(v)}" for v in values
+    )
+    # evaluated once, then numbered by date and by symbol
+    con.execute(f"create or replace temp table long as {sql}", params or [])
+    dates = con.execute("select distinct date from long order by date").df()["date"]
+    symbols = con.execute("select distinct symbol from long order by symbol").df()["symbol"]
+    long = con.execute(
+        f"""
+        with date_rows as (select date, row_number() over (order by date) - 1 as row_index
+                           from (select distinct date from long)),
+        symbol_columns as (select symbol, row_number() over (order by symbol) - 1 as col
+                           from (select distinct symbol from long))
+        select row_index, col, {cells}
+        from long join date_rows using (date) join symbol_columns using (symbol)
+        """
+    ).df()
+    con.execute("drop table long")
+    rows, columns = long["row_index"].to_numpy(), long["col"].to_numpy()
+    shape = (len(dates), len(symbols))
+    filled = np.zeros(shape, dtype=bool)
+    filled[rows, columns] = True
+    if filled.sum() != len(long):
+        raise ValueError("the query has more than one row per (symbol, date)")
+    laid_out = {}
+    for value in values:
+        grid = np.full(shape, np.nan)
+        grid[rows, columns] = long[value].to_numpy()
+        laid_out[value] = grid
+    return (
+        pd.DatetimeIndex(pd.to_datetime(dates), name="date"),
+        pd.Index(symbols.to_list(), name="symbol"),
+        laid_out,
+    )
 
 
 def concatenate_parquet(parts: list[Path]) -> Path:

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from ml.dataset import FrameRows, ParquetRows
+from ml.metrics import daily_ic
 from ml.splits import label_end_dates
 from ml.walk_forward import (
     WalkForwardConfig,
@@ -242,3 +243,28 @@ def test_a_capped_walk_forward_reads_one_sample_then_each_block(panel, tmp_path)
         config=capped,
     )
     pd.testing.assert_frame_equal(out, in_memory)
+
+
+def test_block_rank_ic_scores_each_candidate_on_the_rows_a_pivot_would_match() -> None:
+    rng = np.random.default_rng(3)
+    dates = pd.bdate_range("2020-01-01", periods=30)
+    grid = pd.MultiIndex.from_product([[f"S{i:02d}" for i in range(20)], dates]).to_frame(
+        index=False, name=["symbol", "date"]
+    )
+    labels = grid.sample(frac=0.9, random_state=0).assign(y=lambda f: rng.normal(size=len(f)))
+    # candidates predict different rows, some of a symbol that has no label at all
+    parts = []
+    for seed, name in enumerate(["a", "b"]):
+        keys = pd.concat([grid, grid.assign(symbol=grid["symbol"] + "_unlabelled")]).sample(
+            frac=0.8, random_state=seed
+        )
+        keys = keys[keys["date"] >= dates[5]]
+        parts.append(keys.assign(candidate=name, block=0, prediction=rng.normal(size=len(keys))))
+    predictions = pd.concat(parts, ignore_index=True)
+    _, overall = block_rank_ic(predictions, labels, "y", HORIZON)
+
+    pivot = predictions.pivot(index=["symbol", "date"], columns="candidate", values="prediction")
+    scored = pivot.reset_index().merge(labels, on=["symbol", "date"])
+    for name in ["a", "b"]:
+        expected = daily_ic(scored, name, "y", method="spearman").mean()
+        assert overall.set_index("candidate").loc[name, "rank_ic"] == pytest.approx(expected)
