@@ -342,7 +342,7 @@ def run(quick: bool) -> list[BenchResult]:
         f"{construction_seconds:.2f}s, simulation {vectorbt_seconds:.2f}s), "
         f"{per_config * 1000:.1f} ms per configuration; peak RSS {peak / GIB:.2f} GiB "
         f"(one configurations x dates x symbols float64 array is {cube / GIB:.2f} GiB: "
-        "the decisions are one, the order plan three)"
+        "the decisions; the order plan is built a chunk of configurations at a time)"
     )
     return [
         compare(
