@@ -391,7 +391,8 @@ def model_zoo(
                 if math.isfinite(float(chosen[k]))
             },
             tags=tags,
-            input_example=outcome.test_frame[["date", *features]].head(20),
+            # 20 rows copied out: a column selection first would copy all the test rows
+            input_example=outcome.test_frame.iloc[:20][["date", *features]].copy(),
             tables={"model_zoo": zoo, "folds": pd.DataFrame(outcome.folds)},
             child_runs={
                 f"optuna_{family}": (
