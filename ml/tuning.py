@@ -36,13 +36,17 @@ Why it looks like this:
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import math
+import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
@@ -570,6 +574,23 @@ def _work_in_subprocess(kwargs: dict[str, Any]) -> int:
     return len(study.trials)
 
 
+def import_off_stack(name: str) -> ModuleType:
+    """Module ``name``, imported the first time on a thread of its own.
+
+    Some libraries keep the ImportError of each optional extra they lack, traceback
+    included, to raise it when the extra is used (optuna does, for redis among others).
+    A traceback keeps every frame of the stack that ran the import alive, with its
+    locals: optuna imported inside ``tune`` kept the frames of ``tune``, ``train_zoo``
+    and the model_zoo step, with their training and test matrices (3.4 GiB at 3,000
+    symbols), resident for the rest of the process. A new thread's stack holds nothing.
+    """
+    if name not in sys.modules:
+        importer = threading.Thread(target=importlib.import_module, args=(name,))
+        importer.start()
+        importer.join()
+    return importlib.import_module(name)
+
+
 def tune(
     problem: TuningProblem,
     family: Family,
@@ -592,7 +613,7 @@ def tune(
     (label days) sets the HAC lag of each trial's t-statistic. ``on_trial`` receives one
     progress line per trial of this process.
     """
-    import optuna
+    optuna = import_off_stack("optuna")
 
     if n_trials < 1:
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")

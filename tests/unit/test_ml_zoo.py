@@ -69,3 +69,42 @@ def test_on_the_folds_the_chosen_booster_finds_the_interaction_the_baselines_mis
     zoo = outcome.zoo.set_index("candidate")
     best_baseline = zoo.loc[["best_single_feature", "ridge"], "cv_rank_ic"].max()
     assert zoo.loc[outcome.chosen, "cv_rank_ic"] > best_baseline
+
+
+ROUND_IN_A_FRESH_PROCESS = """
+import gc, tempfile, types
+import numpy as np, pandas as pd
+from ml.config import ZooConfig
+from ml.training import train_zoo
+
+rng = np.random.default_rng(0)
+frame = pd.DataFrame({
+    "symbol": np.tile([f"S{i}" for i in range(20)], 150),
+    "date": pd.bdate_range("2021-01-04", periods=150).repeat(20),
+})
+for name in ("f_signal", "f_noise"):
+    frame[name] = rng.normal(size=len(frame))
+frame["fwd_ret_5d"] = 0.01 * frame["f_signal"] + rng.normal(0.0, 0.02, len(frame))
+frame["fwd_ret_5d_rank"] = frame.groupby("date")["fwd_ret_5d"].rank(pct=True)
+storage = f"sqlite:///{tempfile.mkdtemp()}/optuna.db"
+config = ZooConfig(n_trials=1, n_folds=2, valid_dates=20, test_frac=0.25)
+train_zoo(frame, ["f_signal", "f_noise"], config, storage=storage)
+gc.collect()
+print([f.f_code.co_name for f in gc.get_objects()
+       if isinstance(f, types.FrameType) and "/ml/" in f.f_code.co_filename])
+"""
+
+
+def test_a_round_leaves_none_of_its_frames_alive() -> None:
+    # in a fresh interpreter: the leak came with the first import of optuna in a process
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", ROUND_IN_A_FRESH_PROCESS],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]"
