@@ -12,7 +12,6 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from orchestration.memory import RELEASE_MEMORY_HOOKS
 from orchestration.partitions import PARTITION_FORMAT
 from orchestration.settings import Settings
 
@@ -27,7 +26,6 @@ def build_everything_job(
     """Every asset: the raw bars of the selected business days, then the rest of the graph."""
     return dg.define_asset_job(
         BUILD_JOB_NAME,
-        hooks=RELEASE_MEMORY_HOOKS,
         selection=dg.AssetSelection.all(),
         partitions_def=partitions_def,
         description="Bars of the selected days, features, feature store, model, predictions and backtest.",
@@ -60,7 +58,6 @@ def daily_refresh_job(
     walk-forward ones, see `assets.models.champion_scores`)."""
     return dg.define_asset_job(
         REFRESH_JOB_NAME,
-        hooks=RELEASE_MEMORY_HOOKS,
         selection=dg.AssetSelection.groups("features") | dg.AssetSelection.assets(*REFRESH_ASSETS),
         partitions_def=partitions_def,
         description=(

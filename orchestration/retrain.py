@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass
 
 import dagster as dg
 
-from orchestration.memory import RELEASE_MEMORY_HOOKS
 from orchestration.settings import Settings
 
 RETRAIN_JOB_NAME = "retrain"
@@ -49,7 +48,6 @@ class RetrainThresholds:
 def build_retrain_job() -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         RETRAIN_JOB_NAME,
-        hooks=RELEASE_MEMORY_HOOKS,
         selection=dg.AssetSelection.assets(*RETRAIN_ASSETS),
         description="Tune, train and evaluate the model zoo, gate the new version, rescore.",
     )

@@ -15,7 +15,6 @@ import dagster as dg
 from ingest.inbox import archive, archived_copy, content_hash, pending_files, reject
 from ingest.source_spec import DIRECTORY_KINDS
 from orchestration.jobs import partition_range_tags
-from orchestration.memory import RELEASE_MEMORY_HOOKS
 from orchestration.settings import Settings
 
 INGEST_JOB_NAME = "ingest_raw_ohlcv"
@@ -26,7 +25,6 @@ def build_ingest_job(partitions_def: dg.PartitionsDefinition) -> dg.UnresolvedAs
     """``raw_ohlcv`` alone, for the partitions a sensor asks for."""
     return dg.define_asset_job(
         INGEST_JOB_NAME,
-        hooks=RELEASE_MEMORY_HOOKS,
         selection=dg.AssetSelection.assets("raw_ohlcv"),
         partitions_def=partitions_def,
         description="Raw bars only (inbox files, new symbols); downstream waits for the next build.",
