@@ -232,13 +232,13 @@ def simulate(
         configs = slice(start, min(start + chunk, n_configs))
         plan = plan_orders(market, decisions[configs], models[configs], execution, init_cash)
         parts.append(_simulate_vectorbt(plan, init_cash))
+        borrow_daily = plan.borrow_daily  # the same for every chunk (see _cost_models)
         # a chunk's vectorbt arrays sit in reference cycles: free them before the next
         del plan
         gc.collect()
     value, turnover, gross, net, n_orders = (
         np.concatenate(p, axis=-1) for p in zip(*parts, strict=True)
     )
-    borrow_daily = models[0].borrow_bps / 1e4 / 252
     return finish(market, borrow_daily, names, value, turnover, gross, net, n_orders, init_cash)
 
 
