@@ -678,7 +678,8 @@ def walk_forward_predictions(
         out[out["date"] >= pd.Timestamp(champion_model.test_start)], labels, label, horizon
     )
     table = out.assign(
-        date=out["date"].dt.date,
+        # Arrow dates, not one Python date object per row (20M rows at 3,000 symbols)
+        date=out["date"].astype("date32[pyarrow]"),
         model_name=champion_model.name,
         model_version=champion_model.version,
     )[WALK_FORWARD_COLUMNS]
