@@ -10,11 +10,6 @@ planning, event writes, dbt's start-up.
 - orchestration_overhead_nightly: the same share for `alphadag refresh` of the one
   business day after that history (goal <= 0.30).
 - nightly_vs_full_build: the nightly refresh's wall time over the full build's (<= 0.05).
-- time_to_first_step: seconds from process start to the first step's start, for the
-  full build (2,609 daily partitions) in a new home over a refresh of 20 days (<= 1.5:
-  planning must not grow with the history). The checkout's dbt project is parsed
-  before (in another home, as by any earlier run of this version of the project): a
-  new home copies that manifest and parses its own profile beside the first steps.
 - peak_rss_full_build: the largest process's peak RSS during the full build, in GiB,
   over the 8 GiB budget (<= 1.0).
 """
@@ -83,9 +78,8 @@ def run(quick: bool) -> list[BenchResult]:
         }
         full = _alphadag(["run"], env)
         peak_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-        # the next business day arrives, then a run of 20 days for the planning figure
+        # the next business day arrives
         nightly = _alphadag(["refresh"], env | {"ALPHADAG_END": refreshed})
-        twenty = _alphadag(["refresh", "--days", "20"], env | {"ALPHADAG_END": refreshed})
 
     size = f"{symbols} symbols, {start}..{last_built}"
     results.append(
@@ -116,16 +110,6 @@ def run(quick: bool) -> list[BenchResult]:
             baseline_seconds=full["total"],
             goal=0.05,
             detail="refresh: bars, features, online store of one day; full build: everything",
-        )
-    )
-    results.append(
-        compare(
-            "time_to_first_step",
-            candidate_seconds=full["time_to_first_step"],
-            baseline="time to the first step of a 20-day refresh",
-            baseline_seconds=twenty["time_to_first_step"],
-            goal=1.5,
-            detail="from process start to the first step's start, full build over all days",
         )
     )
     results.append(
