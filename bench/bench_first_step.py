@@ -14,20 +14,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.bench_orchestration import SYMBOLS
+from bench.bench_orchestration import ALPHADAG, SYMBOLS, read_profile
 from bench.harness import BenchResult, compare
 
-ALPHADAG = str(Path(sys.executable).parent / "alphadag")
 REPEAT = 3
 STEP_STARTED = re.compile(r"^\[\s*\d+s\] \S+ started$")
 
@@ -52,11 +49,7 @@ def first_step_seconds(args: list[str], env: dict[str, str]) -> float:
             break
     rest, _ = process.communicate(timeout=300)
     _wait_for_group(process.pid)
-    output = "".join(seen) + rest
-    match = re.search(r"^profile: (\S+)$", output, flags=re.MULTILINE)
-    if match is None:
-        raise RuntimeError(f"no profile from alphadag {' '.join(args)}:\n{output[-3000:]}")
-    return json.loads(Path(match.group(1)).read_text())["time_to_first_step"]
+    return read_profile("".join(seen) + rest, args)["time_to_first_step"]
 
 
 def _wait_for_group(group: int, timeout: float = 300.0) -> None:

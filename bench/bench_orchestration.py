@@ -50,12 +50,17 @@ def _alphadag(args: list[str], env: dict[str, str]) -> dict:
             f"alphadag {' '.join(args)} failed ({completed.returncode}):\n"
             f"{completed.stdout[-3000:]}{completed.stderr[-3000:]}"
         )
-    match = re.search(r"^profile: (\S+)$", completed.stdout, flags=re.MULTILINE)
-    if match is None:
-        raise RuntimeError(f"no profile in the output of alphadag {' '.join(args)}")
-    profile = json.loads(Path(match.group(1)).read_text())
+    profile = read_profile(completed.stdout, args)
     profile["process_seconds"] = time.perf_counter() - started
     return profile
+
+
+def read_profile(output: str, args: list[str]) -> dict:
+    """The profile that `alphadag <args> --profile` wrote, found from its output."""
+    match = re.search(r"^profile: (\S+)$", output, flags=re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"no profile from alphadag {' '.join(args)}:\n{output[-3000:]}")
+    return json.loads(Path(match.group(1)).read_text())
 
 
 def _steps(profile: dict) -> str:
