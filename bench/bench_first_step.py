@@ -2,9 +2,8 @@
 
 - time_to_first_step: seconds from process start to the first step's start of
   `alphadag run` (the full build: every business day of ten years and everything
-  downstream) in
-  a new home, over those of `alphadag refresh --days 20`; fastest of 3 each (<= 1.5:
-  planning must not grow with the history). Each run is stopped once its first step
+  downstream) in a new home, over those of `alphadag refresh --days 20`; fastest of 3
+  each (<= 1.5: planning must not grow with the history). Each run is stopped once its first step
   has started (the profile it writes when stopped holds the figure), so the figure is
   measured several times in seconds instead of once inside an hour-long build, whose
   start a single busy moment of a shared machine can double. The checkout's dbt project
